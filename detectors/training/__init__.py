@@ -1,0 +1,1 @@
+"""Training commands: ``deepfake-train image|audio ...`` (each modality's own ``train`` module)."""

@@ -79,6 +79,7 @@ class Analyzer:
     def _analyze_video(self, ref: MediaRef, progress: ProgressFn) -> AnalysisResult:
         video = self.detector("video")
         prepared = video.preprocess(ref, progress)
+        prepared.payload["temporal"] = video.temporal(prepared)  # type: ignore[attr-defined]
         scores = infer_in_chunks(self.detector("image"), prepared.model_inputs) if prepared.model_inputs else []
         audio_result = None
         if prepared.audio is not None:

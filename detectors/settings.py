@@ -16,16 +16,18 @@ DEFAULT_MODEL_PATH = PROJECT_ROOT / "models"
 class Settings(BaseSettings):
     """Service and library settings. Names are the environment variables (case-insensitive)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=(PROJECT_ROOT / ".env", ".env"), env_file_encoding="utf-8", extra="ignore"
+    )
 
     # The usage guide's variables.
     secret_key: SecretStr = Field(default=SecretStr(""), description="Signs job tokens; required in production.")
     python_service_api_key: SecretStr = Field(default=SecretStr(""), description="X-API-Key for analysis endpoints.")
     model_path: Path = Field(default=DEFAULT_MODEL_PATH, description="Folder with the detectors' weights.")
-    upload_folder: Path = Field(default=Path("./temp"), description="Scratch for fetched and uploaded media.")
+    upload_folder: Path = Field(default=PROJECT_ROOT / "temp", description="Scratch for fetched and uploaded media.")
     environment: Literal["development", "production", "test"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_dir: Path = Path("./logs")
+    log_dir: Path = PROJECT_ROOT / "logs"
 
     # Server.
     host: str = "0.0.0.0"
@@ -61,7 +63,14 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=300.0, gt=0)
 
     # Jobs.
-    job_db_path: Path = Path("./temp/jobs.sqlite3")
+    job_db_path: Path = PROJECT_ROOT / "temp" / "jobs.sqlite3"
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        # Ray replicas may run in another working directory: fix relative paths once, here.
+        for name in ("model_path", "upload_folder", "log_dir", "job_db_path"):
+            object.__setattr__(self, name, Path(getattr(self, name)).expanduser().resolve())
+        return self
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -1,0 +1,240 @@
+"""The REST API (FastAPI): routes, authentication and intake; analysis runs through the graph.
+
+``create_api(service)`` builds the app from a ``Service``; the Serve ingress gives it real
+deployment handles, tests may give it stand-ins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from deployments.errors import error_payload, install_error_handlers
+from deployments.orchestrator import Emit, GraphHandles, Orchestrator, no_emit
+from deployments.progress import MemoryHub, ProgressHub
+from detectors import __version__, intake
+from detectors.errors import AuthenticationError, DetectionError, InvalidRequestError, MediaTooLargeError
+from detectors.logs import get_logger
+from detectors.media import MediaRef
+from detectors.schema import AnalysisResult
+from detectors.settings import Settings
+
+log = get_logger("api")
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+UPLOAD_CHUNK = 1024 * 1024
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class AnalyzeRequest(BaseModel):
+    """JSON body of ``POST /api/analyze`` (the usage guide's fields)."""
+
+    media_url: str = Field(..., min_length=1, max_length=4096, description="http(s) URL, or a server path if allowed")
+    media_type: str | None = Field(default=None, description="image | video | audio; sniffed when omitted")
+    job_id: str | None = Field(default=None, description="Optional client-chosen id to follow progress over Socket.IO")
+
+
+class BatchRequest(BaseModel):
+    media_list: list[AnalyzeRequest] = Field(..., min_length=1)
+
+
+class Service:
+    """Intake, analysis and progress for one ingress replica."""
+
+    def __init__(self, settings: Settings, handles: GraphHandles, hub: ProgressHub | None = None) -> None:
+        self.settings = settings
+        self.handles = handles
+        self.orchestrator = Orchestrator(handles)
+        self.hub: ProgressHub = hub or MemoryHub()
+        self.started = time.time()
+
+    def new_job_id(self, requested: str | None = None) -> str:
+        if requested is None:
+            return uuid.uuid4().hex
+        if not JOB_ID_RE.match(requested):
+            raise InvalidRequestError("job_id must be 8-64 letters, digits, '-' or '_'")
+        return requested
+
+    def emitter(self, job_id: str, extra: Emit | None = None) -> Emit:
+        """Progress events of one job go to the hub (and so to the job's Socket.IO room)."""
+
+        async def emit(stage: str, percent: float, message: str, partial: dict | None) -> None:
+            data = {"job_id": job_id, "stage": stage, "progress": percent, "message": message}
+            if partial:
+                data["partial"] = partial
+            await self.hub.publish(job_id, "progress_update", data)
+            if extra is not None:
+                await extra(stage, percent, message, partial)
+
+        return emit
+
+    async def intake(self, media_url: str, media_type: str | None, scratch: Path) -> MediaRef:
+        mt = intake.parse_media_type(media_type)
+        if intake.is_url(media_url):
+            return await self.handles.fetcher.fetch_url.remote(media_url, mt, str(scratch))
+        return await self.handles.fetcher.adopt_local.remote(media_url, mt)
+
+    async def run(self, job_id: str, ref_factory: Any, emit: Emit = no_emit) -> AnalysisResult:
+        """Intake (via ``ref_factory(scratch)``), analyse, publish the outcome; scratch always removed."""
+        scratch = intake.new_scratch_dir(self.settings)
+        emit = self.emitter(job_id, emit)
+        try:
+            await emit("started", 0.0, "analysis started", None)
+            ref = await ref_factory(scratch)
+            result = await asyncio.wait_for(self.orchestrator.analyze(ref, emit), self.settings.request_timeout_s)
+            result.job_id = job_id
+            await self.hub.publish(job_id, "analysis_complete", result.to_json_dict())
+            return result
+        except BaseException as exc:
+            status, body, _ = error_payload(exc)
+            await self.hub.publish(job_id, "analysis_error", {"job_id": job_id, "status": status, **body})
+            raise
+        finally:
+            intake.remove_scratch(scratch)
+
+    async def analyze_url(self, req: AnalyzeRequest, job_id: str, emit: Emit = no_emit) -> AnalysisResult:
+        return await self.run(job_id, lambda scratch: self.intake(req.media_url, req.media_type, scratch), emit)
+
+    async def status(self) -> dict:
+        async def info(name: str, handle: Any) -> tuple[str, Any]:
+            try:
+                return name, await asyncio.wait_for(handle.info.remote(), 5.0)
+            except Exception as exc:  # reported, not raised: status must answer while a model is down
+                return name, {"error": type(exc).__name__}
+
+        pairs = await asyncio.gather(
+            *(info(n, getattr(self.handles, n)) for n in ("frames", "audio", "temporal", "image_model",
+                                                          "audio_model", "aggregator"))
+        )
+        deployments = dict(pairs)
+        ready = all("error" not in v for v in deployments.values())
+        return {"status": "ready" if ready else "degraded", "models_ready": ready, "version": __version__,
+                "uptime_s": round(time.time() - self.started, 1), "deployments": deployments}
+
+
+def _check_key(settings: Settings, provided: str | None) -> None:
+    expected = settings.python_service_api_key.get_secret_value()
+    if not expected:
+        return
+    if not provided:
+        raise AuthenticationError("missing API key: send it in the X-API-Key header")
+    if not hmac.compare_digest(provided.encode(), expected.encode()):
+        raise AuthenticationError("invalid API key")
+
+
+async def _save_upload(upload: Any, dest: Path, limit: int) -> int:
+    written = 0
+    with open(dest, "wb") as fh:
+        while chunk := await upload.read(UPLOAD_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise MediaTooLargeError(f"the upload is over the limit of {limit} bytes", limit=limit)
+            fh.write(chunk)
+    return written
+
+
+def create_api(service: Service) -> FastAPI:
+    settings = service.settings
+    app = FastAPI(
+        title="Deepfake detection",
+        version=__version__,
+        description="Detects manipulated or synthesised images, videos and audio. See the README.",
+    )
+    install_error_handlers(app)
+    app.state.service = service
+
+    async def require_key(request: Request) -> str:
+        key = request.headers.get("x-api-key")
+        _check_key(settings, key)
+        return key or "anonymous"
+
+    ApiKey = Annotated[str, Depends(require_key)]
+
+    @app.get("/api/health", tags=["ops"])
+    async def health() -> dict:
+        """Liveness: the ingress answers. No key needed."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/status", tags=["ops"])
+    async def status() -> dict:
+        """Readiness: each deployment's detectors, loaded state and weights version."""
+        return await service.status()
+
+    @app.post("/api/analyze", tags=["analysis"], response_model=None)
+    async def analyze(request: Request, _key: ApiKey) -> dict:
+        """Analyse one medium: JSON ``{"media_url", "media_type"}`` or a multipart ``file`` upload."""
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            return await _analyze_upload(request)
+        if not ctype.startswith("application/json"):
+            raise InvalidRequestError("send JSON (application/json) or a multipart/form-data upload")
+        try:
+            body = AnalyzeRequest.model_validate(await request.json())
+        except ValueError as exc:
+            raise InvalidRequestError(f"invalid JSON body: {exc}") from exc
+        job_id = service.new_job_id(body.job_id)
+        result = await service.analyze_url(body, job_id)
+        return result.to_json_dict()
+
+    async def _analyze_upload(request: Request) -> dict:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
+            raise MediaTooLargeError(
+                f"the upload is {int(declared)} bytes, over the limit of {settings.max_upload_bytes}",
+                limit=settings.max_upload_bytes,
+            )
+        form = await request.form(max_files=1, max_fields=8)
+        try:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise InvalidRequestError("multipart upload needs a 'file' field")
+            media_type = form.get("media_type")
+            job_id = service.new_job_id(form.get("job_id") or None)  # type: ignore[arg-type]
+
+            async def ref_factory(scratch: Path) -> MediaRef:
+                dest = scratch / f"upload-{uuid.uuid4().hex}"
+                await _save_upload(upload, dest, settings.max_upload_bytes)
+                mt = intake.parse_media_type(media_type if isinstance(media_type, str) else None)
+                return await service.handles.fetcher.adopt_upload.remote(str(dest), mt, upload.filename)
+
+            result = await service.run(job_id, ref_factory)
+            return result.to_json_dict()
+        finally:
+            await form.close()
+
+    @app.post("/api/batch-analyze", tags=["analysis"])
+    async def batch_analyze(body: BatchRequest, _key: ApiKey) -> JSONResponse:
+        """Analyse several media concurrently; each item gets its result or its own error."""
+        if len(body.media_list) > settings.max_batch_items:
+            raise InvalidRequestError(
+                f"{len(body.media_list)} items is over the batch limit of {settings.max_batch_items}; "
+                "use deepfake-batch for large collections",
+                limit=settings.max_batch_items,
+            )
+
+        async def one(index: int, item: AnalyzeRequest) -> dict:
+            try:
+                job_id = service.new_job_id(item.job_id)
+                result = await service.analyze_url(item, job_id)
+                return {"index": index, "source": item.media_url, "ok": True, "result": result.to_json_dict()}
+            except Exception as exc:
+                status, err, _ = error_payload(exc)
+                return {"index": index, "source": item.media_url, "ok": False, "status": status, **err}
+
+        items = await asyncio.gather(*(one(i, item) for i, item in enumerate(body.media_list)))
+        failed = sum(1 for it in items if not it["ok"])
+        return JSONResponse({"results": items, "total": len(items), "succeeded": len(items) - failed,
+                             "failed": failed})
+
+    return app
+
+
+__all__ = ["AnalyzeRequest", "BatchRequest", "DetectionError", "Service", "create_api"]

@@ -1,0 +1,71 @@
+"""The one place where exceptions become HTTP responses (and Socket.IO ``analysis_error`` payloads)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from detectors.errors import DetectionError, OverloadedError, RateLimitedError
+from detectors.logs import get_logger
+
+log = get_logger("errors")
+
+
+def as_detection_error(exc: BaseException) -> DetectionError | None:
+    """The typed error behind ``exc``, unwrapping Ray's task/replica wrappers; None if there is none."""
+    if isinstance(exc, DetectionError):
+        return exc
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, DetectionError):
+        return cause
+    name = type(exc).__name__
+    if name in ("BackPressureError", "DeploymentUnavailableError"):
+        return OverloadedError("the service is at capacity; retry shortly", retry_after=2.0)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or name in ("RequestCancelledError",):
+        return OverloadedError("the analysis did not finish in time; retry later", retry_after=5.0)
+    if name in ("ActorDiedError", "RayActorError", "ActorUnavailableError", "WorkerCrashedError"):
+        return OverloadedError("a model replica restarted during the analysis; retry", retry_after=2.0)
+    return None
+
+
+def error_payload(exc: BaseException) -> tuple[int, dict, dict]:
+    """(status, JSON body, headers) for any exception; unknown errors become a logged 500."""
+    err = as_detection_error(exc)
+    if err is None:
+        log.exception("internal error", exc_info=exc)
+        return 500, {"error": "internal_error", "message": "internal error; see the server log"}, {}
+    headers = {}
+    if isinstance(err, (RateLimitedError, OverloadedError)):
+        headers["Retry-After"] = str(max(1, int(round(err.retry_after))))
+    return err.http_status, err.to_dict(), headers
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Typed errors → their status; validation errors → 400; everything else → JSON 500."""
+
+    @app.exception_handler(DetectionError)
+    async def _detection(_: Request, exc: DetectionError) -> JSONResponse:
+        status, body, headers = error_payload(exc)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "problem": e.get("msg")} for e in exc.errors()
+        ]
+        return JSONResponse({"error": "invalid_request", "message": "the request body is not valid",
+                             "details": {"problems": problems}}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _other(_: Request, exc: Exception) -> JSONResponse:
+        status, body, headers = error_payload(exc)
+        return JSONResponse(body, status_code=status, headers=headers)

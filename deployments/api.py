@@ -86,11 +86,14 @@ class Service:
         """Intake (via ``ref_factory(scratch)``), analyse, publish the outcome; scratch always removed."""
         scratch = intake.new_scratch_dir(self.settings)
         emit = self.emitter(job_id, emit)
+        start = time.perf_counter()
         try:
             await emit("started", 0.0, "analysis started", None)
             ref = await ref_factory(scratch)
             result = await asyncio.wait_for(self.orchestrator.analyze(ref, emit), self.settings.request_timeout_s)
             result.job_id = job_id
+            result.source = ref.source
+            result.processing_time = round(time.perf_counter() - start, 3)
             await self.hub.publish(job_id, "analysis_complete", result.to_json_dict())
             return result
         except BaseException as exc:
@@ -130,6 +133,16 @@ def _check_key(settings: Settings, provided: str | None) -> None:
         raise AuthenticationError("invalid API key")
 
 
+async def require_key(request: Request) -> str:
+    """Dependency of every analysis endpoint: the X-API-Key header, compared in constant time."""
+    key = request.headers.get("x-api-key")
+    _check_key(request.app.state.service.settings, key)
+    return key or "anonymous"
+
+
+ApiKey = Annotated[str, Depends(require_key)]
+
+
 async def _save_upload(upload: Any, dest: Path, limit: int) -> int:
     written = 0
     with open(dest, "wb") as fh:
@@ -150,13 +163,6 @@ def create_api(service: Service) -> FastAPI:
     )
     install_error_handlers(app)
     app.state.service = service
-
-    async def require_key(request: Request) -> str:
-        key = request.headers.get("x-api-key")
-        _check_key(settings, key)
-        return key or "anonymous"
-
-    ApiKey = Annotated[str, Depends(require_key)]
 
     @app.get("/api/health", tags=["ops"])
     async def health() -> dict:

@@ -25,18 +25,23 @@ class PreparedHandle:
     summary: dict = field(default_factory=dict)
 
 
+def _put(value: Any) -> Any:
+    # Without a Ray runtime (in-process tests, notebooks) there is no store: keep the value itself.
+    return ray.put(value) if ray.is_initialized() else value
+
+
 def offload(prepared: Prepared, media_type: str, chunk_size: int) -> PreparedHandle:
     """Put a ``Prepared`` into the object store; only the small handle travels through the ingress."""
     inputs, audio = prepared.model_inputs, prepared.audio
     prepared.model_inputs, prepared.audio = [], None
-    chunks = [ray.put(inputs[i : i + chunk_size]) for i in range(0, len(inputs), chunk_size)]
+    chunks = [_put(inputs[i : i + chunk_size]) for i in range(0, len(inputs), chunk_size)]
     summary = {"inputs": len(inputs), **dict(prepared.payload.get("summary", {}))}
     return PreparedHandle(
         media_type=media_type,
-        prepared=ray.put(prepared),
+        prepared=_put(prepared),
         input_chunks=chunks,
         n_inputs=len(inputs),
-        audio=ray.put(audio) if audio is not None else None,
+        audio=_put(audio) if audio is not None else None,
         summary=summary,
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from ray import serve
+from ray.serve.exceptions import RayServeException
 
 from deployments.offload import PreparedHandle, offload, resolve, run_with_progress
 from detectors import intake
@@ -137,6 +138,14 @@ def score_chunks(detector: Detector, chunks: list[list[np.ndarray]], max_batch: 
     return out
 
 
+def _in_replica() -> bool:
+    try:
+        serve.get_replica_context()
+    except RayServeException:
+        return False
+    return True
+
+
 class _BatchedModel(_DetectorHost):
     """A model replica: requests' inputs are batched together by ``@serve.batch``."""
 
@@ -157,6 +166,9 @@ class _BatchedModel(_DetectorHost):
         chunk = await resolve(chunk)
         if not chunk:
             return []
+        if not _in_replica():  # in-process use (tests, notebooks): no cross-request batching
+            det = self.det(self.modalities[0])
+            return (await asyncio.to_thread(score_chunks, det, [list(chunk)], self.max_batch))[0]
         return await self._batched(list(chunk))
 
 

@@ -6,6 +6,7 @@ very same ``preprocess`` / ``infer`` / ``postprocess`` calls, split over deploym
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 
@@ -43,6 +44,8 @@ class Analyzer:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self._detectors: dict[MediaType, Detector] = {}
+        for module in self.settings.detector_plugins:
+            importlib.import_module(module)
 
     def detector(self, modality: MediaType) -> Detector:
         if modality not in self._detectors:

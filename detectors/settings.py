@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     image_detector: str = "image-default"
     audio_detector: str = "audio-default"
     video_detector: str = "video-default"
+    detector_plugins: list[str] = Field(
+        default_factory=list, description="Extra modules to import that register detectors (by name)."
+    )
     image_model: str | None = Field(default=None, description="AutoModelForImageClassification dir or id.")
     audio_model: str | None = Field(default=None, description="AutoModelForAudioClassification dir or id.")
     torch_threads: int = Field(default=1, ge=1, le=64)

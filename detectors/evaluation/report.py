@@ -1,0 +1,276 @@
+"""Turn result rows into per-modality x per-kind metrics, a text table, a JSON report and plots.
+
+Groups, per view and modality: "all" (every file of the modality), and one per kind. A fake
+kind is scored against ALL the real files of the modality in the subset (so "gan-face" AUC asks:
+does a GAN face score above the real photos?); a real-only kind is scored alone (its accuracy is
+the true-negative rate). Inconclusive files are counted; they enter the metrics only when the
+detector still reported a fake probability.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detectors.evaluation.metrics import reliability_bins, summarize
+from detectors.evaluation.runner import ResultRow
+
+ALL_KINDS = "all"
+
+
+def _operating_threshold(rows: Sequence[ResultRow]) -> tuple[float, list[str]]:
+    """The stored threshold the detector reported (one per modality); NaN when none was reported."""
+    values = sorted({r.threshold for r in rows if r.threshold is not None})
+    if not values:
+        return math.nan, ["no operating threshold reported: accuracy/precision/recall undefined"]
+    if len(values) == 1:
+        return float(values[0]), []
+    return float(statistics.median(values)), [f"detector reported several thresholds {values}; used the median"]
+
+
+def group_metrics(
+    own: Sequence[ResultRow],
+    metric_rows: Sequence[ResultRow],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Counts and timings over ``own`` (the group's files); metrics over ``metric_rows``."""
+    ok = [r for r in own if r.error is None]
+    inconclusive = [r for r in ok if r.inconclusive]
+    excluded = [r for r in inconclusive if r.fake_probability is None]
+    scored = [r for r in metric_rows if r.error is None and r.fake_probability is not None]
+    threshold, notes = _operating_threshold([r for r in metric_rows if r.error is None])
+    y = np.array([r.label for r in scored], dtype=int)
+    p = np.array([r.fake_probability for r in scored], dtype=np.float64)
+    metrics = summarize(y, p, threshold if math.isfinite(threshold) else 0.5, n_boot=n_boot, seed=seed)
+    if not math.isfinite(threshold):
+        for key in ("accuracy", "precision", "recall", "f1", "fpr", "fnr"):
+            metrics[key] = math.nan
+        metrics["threshold"] = math.nan
+    seconds = [r.seconds for r in ok if r.seconds is not None]
+    out: dict[str, Any] = {
+        "files": len(own),
+        "errors": len(own) - len(ok),
+        "inconclusive": len(inconclusive),
+        "inconclusive_excluded": len(excluded),
+        "seconds_per_file_mean": statistics.fmean(seconds) if seconds else math.nan,
+        "seconds_per_file_median": statistics.median(seconds) if seconds else math.nan,
+    }
+    out.update(metrics)
+    if excluded:
+        notes.append(f"{len(excluded)} inconclusive file(s) without a fake probability left out of the metrics")
+    if out["errors"]:
+        notes.append(f"{out['errors']} file(s) failed (see results.jsonl)")
+    out["notes"] = notes + metrics["notes"]
+    return out
+
+
+def build_groups(rows: Sequence[ResultRow], n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+    """Metrics per view x modality x kind (``kind == "all"`` for the whole modality)."""
+    groups = []
+    views = list(dict.fromkeys(r.view for r in rows))
+    for view in views:
+        in_view = [r for r in rows if r.view == view]
+        for modality in dict.fromkeys(r.modality for r in in_view):
+            mod_rows = [r for r in in_view if r.modality == modality]
+            reals = [r for r in mod_rows if r.label == 0]
+            entries = [(ALL_KINDS, mod_rows, mod_rows, "every file")]
+            for kind in sorted({r.kind for r in mod_rows}):
+                own = [r for r in mod_rows if r.kind == kind]
+                if any(r.label == 1 for r in own):
+                    metric_rows = [r for r in own if r.label == 1] + reals
+                    against = "its fakes vs all reals of the modality"
+                else:
+                    metric_rows, against = own, "these real files only"
+                if len(own) == len(mod_rows):
+                    continue  # one kind covers the whole modality (folder layout): the "all" row says it
+                entries.append((kind, own, metric_rows, against))
+            for kind, own, metric_rows, against in entries:
+                g = {"view": view, "modality": modality, "kind": kind, "scored_against": against}
+                g.update(group_metrics(own, metric_rows, n_boot=n_boot, seed=seed))
+                groups.append(g)
+    return groups
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _fmt_ci(value: float, ci: Sequence[float]) -> str:
+    if math.isnan(value):
+        return "–"
+    if not ci or any(math.isnan(c) for c in ci):
+        return _fmt(value)
+    return f"{value:.3f} [{ci[0]:.2f}-{ci[1]:.2f}]"
+
+
+TABLE_COLUMNS = ("modality", "kind", "files", "real", "fake", "AUC [95% CI]", "EER [95% CI]", "thr", "acc",
+                 "prec", "rec", "ECE", "inconcl", "err", "s/file")
+
+
+def table_rows(groups: Iterable[dict[str, Any]], view: str) -> list[list[str]]:
+    """One text row per group of a view, in ``TABLE_COLUMNS`` order."""
+    out = []
+    for g in groups:
+        if g["view"] != view:
+            continue
+        inc = str(g["inconclusive"]) + (f" ({g['inconclusive_excluded']} out)" if g["inconclusive_excluded"] else "")
+        out.append([
+            g["modality"], g["kind"], str(g["files"]), str(g["n_real"]), str(g["n_fake"]),
+            _fmt_ci(g["auc"], g["auc_ci"]), _fmt_ci(g["eer"], g["eer_ci"]), _fmt(g["threshold"], 2),
+            _fmt(g["accuracy"]), _fmt(g["precision"]), _fmt(g["recall"]), _fmt(g["ece"]), inc,
+            str(g["errors"]), _fmt(g["seconds_per_file_mean"], 3),
+        ])
+    return out
+
+
+def format_table(rows: Sequence[Sequence[str]], columns: Sequence[str] = TABLE_COLUMNS, markdown: bool = False) -> str:
+    """A fixed-width text table (or a Markdown table for docs)."""
+    if markdown:
+        lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+VIEW_TITLES = {
+    "reencoded": "re-encoded to one format (JPEG q90 / 16 kHz mono WAV / H.264 MP4) - the number to quote",
+    "original": "original files (container and codec as found; can reward format shortcuts)",
+}
+
+
+def render_report(report: dict[str, Any], markdown: bool = False) -> str:
+    """The stdout summary: header, then one table per view (the primary view first)."""
+    views = sorted({g["view"] for g in report["groups"]}, key=lambda v: v != report["primary_view"])
+    head = [
+        f"deepfake-eval  data={report['data']}  subset={report['subset']}  split={report['split_file'] or '-'}",
+        "detectors: " + ", ".join(f"{m}={d.get('registered_name', d.get('name'))}" for m, d in report["detectors"].items()),
+    ]
+    parts = ["\n".join(head)]
+    for view in views:
+        title = f"== {view}: {VIEW_TITLES.get(view, view)}"
+        parts.append(title + "\n" + format_table(table_rows(report["groups"], view), markdown=markdown))
+    notes = sorted({f"{g['view']}/{g['modality']}/{g['kind']}: {n}" for g in report["groups"] for n in g["notes"]})
+    if notes:
+        parts.append("notes:\n" + "\n".join(f"  - {n}" for n in notes))
+    parts.append("fake kinds are scored against all real files of the modality; thr = the detector's stored "
+                 "operating threshold; CI = stratified bootstrap; s/file = wall time per file in-process")
+    return "\n\n".join(parts)
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN/inf become null (strict JSON), numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(report: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(_jsonable(report), indent=2, allow_nan=False) + "\n")
+
+
+def write_rows(rows: Iterable[ResultRow], path: str | Path) -> None:
+    """Per-file results as JSON lines (for threshold studies and error analysis)."""
+    with open(path, "w") as fh:
+        for r in rows:
+            fh.write(json.dumps(_jsonable(r.to_dict()), allow_nan=False) + "\n")
+
+
+def _scored(rows: Iterable[ResultRow]) -> tuple[np.ndarray, np.ndarray]:
+    ok = [r for r in rows if r.error is None and r.fake_probability is not None]
+    return np.array([r.label for r in ok], dtype=int), np.array([r.fake_probability for r in ok], dtype=np.float64)
+
+
+def plot_roc(rows: Sequence[ResultRow], modality: str, path: str | Path, primary_view: str) -> Path | None:
+    """ROC curves of one modality: every view overall, plus each fake kind (vs all reals) in the primary view."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    mod_rows = [r for r in rows if r.modality == modality]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    drawn = 0
+    for view in dict.fromkeys(r.view for r in mod_rows):
+        y, p = _scored(r for r in mod_rows if r.view == view)
+        if len(np.unique(y)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, lw=2.2 if view == primary_view else 1.4,
+                label=f"{view}, all (AUC {roc_auc_score(y, p):.3f}, n={y.size})")
+        drawn += 1
+        if view != primary_view:
+            continue
+        view_rows = [r for r in mod_rows if r.view == view]
+        fake_kinds = sorted({r.kind for r in view_rows if r.label == 1})
+        for kind in fake_kinds if len(fake_kinds) > 1 else []:
+            y_k, p_k = _scored(r for r in view_rows if r.label == 0 or r.kind == kind)
+            if len(np.unique(y_k)) < 2:
+                continue
+            fpr, tpr, _ = roc_curve(y_k, p_k)
+            ax.plot(fpr, tpr, lw=1, ls="--", label=f"{view}, {kind} vs reals (AUC {roc_auc_score(y_k, p_k):.3f})")
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="false positive rate (reals called fake)", ylabel="true positive rate (fakes caught)",
+           title=f"ROC - {modality}", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_reliability(rows: Sequence[ResultRow], modality: str, path: str | Path, n_bins: int = 10) -> Path | None:
+    """Reliability diagram of p(fake) per view, with the number of files per bin underneath."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from detectors.evaluation.metrics import ece
+
+    mod_rows = [r for r in rows if r.modality == modality]
+    views = list(dict.fromkeys(r.view for r in mod_rows))
+    fig, (ax, axc) = plt.subplots(2, 1, figsize=(5.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    drawn = 0
+    width = 1.0 / n_bins / max(len(views), 1)
+    for j, view in enumerate(views):
+        y, p = _scored(r for r in mod_rows if r.view == view)
+        if y.size == 0:
+            continue
+        bins = reliability_bins(y, p, n_bins)
+        used = bins.count > 0
+        ax.plot(bins.mean_pred[used], bins.frac_fake[used], marker="o", label=f"{view} (ECE {ece(y, p, n_bins):.3f})")
+        axc.bar(bins.edges[:-1] + j * width, bins.count, width=width, align="edge", label=view)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfectly calibrated")
+    ax.set(ylabel="fraction fake", title=f"Reliability - {modality}", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", fontsize=7)
+    axc.set(xlabel="predicted p(fake)", ylabel="files")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

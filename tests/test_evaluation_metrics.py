@@ -149,3 +149,12 @@ def test_rejects_bad_input():
         M.auc([0, 2], [0.1, 0.2])
     with pytest.raises(ValueError):
         M.auc([0, 1], [0.1, float("nan")])
+
+
+def test_auc_matches_roc_auc_score_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 200)
+    p = np.round(rng.uniform(size=200), 1)  # many ties
+    assert M.auc(y, p) == pytest.approx(roc_auc_score(y, p))

@@ -67,11 +67,19 @@ class _StubAudio(Detector):
         return AnalysisResult(media_type="audio", model_used=self.name, **verdict_fields(scores[0], THRESHOLD))
 
 
+class _FormatOnlyImage(_StubImage):
+    """The shortcut the re-encoded view exists to expose: p(fake) = 0.9 for PNG, 0.1 otherwise."""
+
+    def preprocess(self, ref, progress=base.no_progress) -> Prepared:
+        return Prepared(ref, [np.array([0.9 if ref.format == "png" else 0.1])], payload={"width": 100})
+
+
 @pytest.fixture(scope="module", autouse=True)
 def stub_detectors():
     if "eval-stub-image" not in base._REGISTRY:
         base.register("eval-stub-image")(_StubImage)
         base.register("eval-stub-audio")(_StubAudio)
+        base.register("eval-format-only")(_FormatOnlyImage)
     yield
 
 
@@ -226,3 +234,12 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert cli.main([str(tmp_path / "nothing-here")]) == 2
     (tmp_path / "empty").mkdir()
     assert cli.main([str(tmp_path / "empty")]) == 2
+
+
+def test_reencoded_view_defeats_a_format_only_detector(tiny_folder, tmp_path, capsys):
+    out = tmp_path / "fmt"
+    assert cli.main([str(tiny_folder), "--modality", "image", "--out", str(out), "--image-detector",
+                     "eval-format-only", "--bootstrap", "0", "--no-plots", "--no-progress"]) == 0
+    groups = {g["view"]: g for g in json.loads((out / "report.json").read_text())["groups"] if g["kind"] == "all"}
+    assert groups["original"]["auc"] == 1.0  # fakes are PNG, reals JPEG: the container gives it away
+    assert groups["reencoded"]["auc"] == 0.5  # every input is JPEG now: no signal left

@@ -11,13 +11,18 @@ from detectors.intake import new_scratch_dir, open_source, parse_media_type, rem
 from detectors.schema import AnalysisResult
 
 
+def _short(source: str, width: int = 48) -> str:
+    return source if len(source) <= width else "…" + source[-(width - 1) :]
+
+
 def _row(source: str, result: AnalysisResult | None, error: DetectionError | None) -> str:
+    source = _short(source)
     if error is not None:
-        return f"{source[:48]:<48} {'error':<12} {'':>8} {'':>7}  {error.code}: {error.message}"
+        return f"{source:<48} {'error':<12} {'':>8} {'':>7}  {error.code}: {error.message}"
     assert result is not None
     p = "" if result.fake_probability is None else f"{result.fake_probability:.3f}"
     why = result.verdict_reason or ", ".join(a.type for a in result.anomalies[:3])
-    return f"{source[:48]:<48} {result.verdict:<12} {p:>8} {result.confidence:>6.1f}%  {result.media_type}: {why}"
+    return f"{source:<48} {result.verdict:<12} {p:>8} {result.confidence:>6.1f}%  {result.media_type}: {why}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -227,7 +227,7 @@ def summarize(
     op = at_threshold(ya, pa, threshold)
     for key in ("threshold", "accuracy", "precision", "recall", "f1", "fpr", "fnr", "tp", "fp", "tn", "fn"):
         out[key] = op[key]
-    if ya.size and op["tp"] + op["fp"] == 0:
+    if out["n_fake"] and op["tp"] + op["fp"] == 0:
         notes.append("nothing called fake at the threshold: precision undefined")
     out["notes"] = notes
     return out

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import yaml
 from ray.serve import Application
 
 from deployments.ingress import Ingress
@@ -15,16 +19,31 @@ from deployments.workers import (
     VideoTemporal,
 )
 
+SERVE_CONFIG = Path(__file__).resolve().parent.parent / "serve_config.yaml"
 
-def build_app(args: dict | None = None) -> Application:
+
+def build_app(args: dict | None = None, options: dict[str, dict[str, Any]] | None = None) -> Application:
     """Ingress → MediaFetcher → FrameExtractor / AudioExtractor → ImageModel / AudioModel /
-    VideoTemporal → Aggregator. Replicas, CPUs and batching come from serve_config.yaml."""
-    return Ingress.bind(
-        MediaFetcher.bind(),
-        FrameExtractor.bind(),
-        AudioExtractor.bind(),
-        VideoTemporal.bind(),
-        ImageModel.bind(),
-        AudioModel.bind(),
-        Aggregator.bind(),
+    VideoTemporal → Aggregator. ``serve run`` applies serve_config.yaml's per-deployment settings;
+    in-process callers (tests, benchmarks) pass them as ``options`` (see ``deployment_options``)."""
+    opts = options or {}
+
+    def d(deployment):
+        return deployment.options(**opts[deployment.name]) if deployment.name in opts else deployment
+
+    return d(Ingress).bind(
+        d(MediaFetcher).bind(),
+        d(FrameExtractor).bind(),
+        d(AudioExtractor).bind(),
+        d(VideoTemporal).bind(),
+        d(ImageModel).bind(),
+        d(AudioModel).bind(),
+        d(Aggregator).bind(),
     )
+
+
+def deployment_options(config_path: str | Path = SERVE_CONFIG, app_name: str = "deepfake") -> dict[str, dict]:
+    """Per-deployment options of one application in a Serve config file, keyed by deployment name."""
+    config = yaml.safe_load(Path(config_path).read_text())
+    app = next(a for a in config["applications"] if a["name"] == app_name)
+    return {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app.get("deployments", [])}

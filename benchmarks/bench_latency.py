@@ -1,0 +1,102 @@
+"""Latency of /api/analyze per modality through the Serve graph vs. the library in-process.
+
+Usage: python benchmarks/bench_latency.py [--repeats 10]
+Starts the real graph (serve_config.yaml sizes, local Ray with 2 CPUs), sends the same files
+sequentially through HTTP, then runs them through ``detectors.pipeline.Analyzer`` in this process,
+and prints p50/p95 for both and the graph's overhead. Media: one test-split file per modality from
+../shared/data when present, else generated files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data" / "train"
+
+
+def pick_media(tmp: Path) -> dict[str, Path]:
+    """One held-out (test-split) real file per modality, or generated stand-ins without shared data."""
+    if (SHARED / "manifest.csv").exists():
+        split = json.loads((ROOT / "models" / "split.json").read_text())
+        picked: dict[str, Path] = {}
+        for row in csv.DictReader(open(SHARED / "manifest.csv")):
+            m = row["modality"]
+            if m not in picked and row["source_repo"] in split[m]["test"] and row["label"] == "real":
+                picked[m] = SHARED / row["file"]
+        if len(picked) == 3:
+            return picked
+    from tests.media_factory import write_audio, write_image, write_video
+
+    return {"image": write_image(tmp / "i.jpg", size=(640, 480)), "audio": write_audio(tmp / "a.wav", seconds=5),
+            "video": write_video(tmp / "v.mp4", seconds=5, size=(640, 360))}
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    import httpx
+
+    from tests.serve_cluster import serve_graph
+
+    tmp = Path(tempfile.mkdtemp())
+    media = pick_media(tmp)
+    key = "bench-key-0123456789"
+    env = {"PYTHON_SERVICE_API_KEY": key, "ALLOW_LOCAL_PATHS": "true", "UPLOAD_FOLDER": str(tmp / "scratch"),
+           "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING"}
+    graph: dict[str, list[float]] = {}
+    with serve_graph(env) as base:
+        for kind, path in media.items():
+            body = {"media_url": str(path), "media_type": kind}
+            httpx.post(f"{base}/api/analyze", json=body, headers={"X-API-Key": key}, timeout=300)  # warm-up
+            times = []
+            for _ in range(args.repeats):
+                t = time.perf_counter()
+                r = httpx.post(f"{base}/api/analyze", json=body, headers={"X-API-Key": key}, timeout=300)
+                times.append(time.perf_counter() - t)
+                r.raise_for_status()
+            graph[kind] = times
+
+    from detectors.pipeline import Analyzer
+    from detectors.settings import Settings
+
+    analyzer = Analyzer(Settings(torch_threads=1))
+    library: dict[str, list[float]] = {}
+    for kind, path in media.items():
+        analyzer.analyze_file(path, kind)  # warm-up (loads the models)
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            analyzer.analyze_file(path, kind)
+            times.append(time.perf_counter() - t)
+        library[kind] = times
+
+    print(f"\n/api/analyze latency, {args.repeats} sequential requests per modality; "
+          f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs; torch threads 1")
+    print(f"{'modality':<8} {'file':<28} {'graph p50':>10} {'graph p95':>10} {'lib p50':>9} {'lib p95':>9} "
+          f"{'overhead p50':>13} {'ratio':>6}")
+    for kind, path in media.items():
+        g50, g95 = statistics.median(graph[kind]), pct(graph[kind], 0.95)
+        l50, l95 = statistics.median(library[kind]), pct(library[kind], 0.95)
+        print(f"{kind:<8} {path.name[:28]:<28} {g50 * 1000:>8.0f}ms {g95 * 1000:>8.0f}ms {l50 * 1000:>7.0f}ms "
+              f"{l95 * 1000:>7.0f}ms {(g50 - l50) * 1000:>11.0f}ms {g50 / l50:>6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -152,14 +152,56 @@ def test_manifest_validates(path: Path, registry: Registry) -> None:
         assert not errors(doc, registry), f"{path}: " + "; ".join(errors(doc, registry))
 
 
-def test_gpu_component_patch_validates(registry: Registry) -> None:
-    ops = yaml.safe_load((K8S / "components" / "gpu" / "gpu-workers.patch.yaml").read_text())
-    patched = apply_json_patch(rayservice(), ops)
-    assert not errors(patched, registry), "; ".join(errors(patched, registry))
-    gpu = patched["spec"]["rayClusterConfig"]["workerGroupSpecs"][-1]
+OVERLAYS = [K8S, K8S / "overlays" / "gpu", K8S / "overlays" / "single-pod"]
+
+
+def build(directory: Path) -> list[dict[str, Any]]:
+    """What ``kubectl kustomize DIR`` yields, as far as validation cares: resources (files and bases),
+    components, and RFC 6902 patches applied to their targets (namespace and image names left as they are).
+    """
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    docs: list[dict[str, Any]] = []
+    for ref in kustomization.get("resources", []):
+        path = (directory / ref).resolve()
+        docs += build(path) if path.is_dir() else load_yaml_docs(path)
+    patches = [(directory, p) for p in kustomization.get("patches", [])]
+    for ref in kustomization.get("components", []):
+        component = (directory / ref).resolve()
+        patches += [(component, p) for p in yaml.safe_load((component / "kustomization.yaml").read_text())["patches"]]
+    for base, patch in patches:
+        ops = yaml.safe_load(patch["patch"] if "patch" in patch else (base / patch["path"]).read_text())
+        target = patch["target"]
+        hits = [i for i, d in enumerate(docs)
+                if d["kind"] == target["kind"] and d["metadata"]["name"] == target.get("name", d["metadata"]["name"])]
+        assert hits, f"{base}: patch target {target} matches no object"
+        for i in hits:
+            docs[i] = apply_json_patch(docs[i], ops)
+    return docs
+
+
+@pytest.mark.parametrize("directory", OVERLAYS, ids=lambda d: str(d.relative_to(ROOT)))
+def test_kustomize_output_validates(directory: Path, registry: Registry) -> None:
+    docs = build(directory)
+    assert {d["kind"] for d in docs} >= {"RayService", "ConfigMap", "PersistentVolumeClaim", "Ingress"}
+    for doc in docs:
+        assert not errors(doc, registry), f"{doc['kind']}: " + "; ".join(errors(doc, registry))
+
+
+def test_gpu_overlay_adds_an_idle_gpu_group() -> None:
+    (rs,) = [d for d in build(K8S / "overlays" / "gpu") if d["kind"] == "RayService"]
+    gpu = rs["spec"]["rayClusterConfig"]["workerGroupSpecs"][-1]
     limits = gpu["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert int(limits["nvidia.com/gpu"]) >= 1
     assert gpu["minReplicas"] == 0, "the GPU group must cost nothing until a deployment asks for a GPU"
+
+
+def test_single_pod_overlay_serves_from_the_head() -> None:
+    docs = build(K8S / "overlays" / "single-pod")
+    (rs,) = [d for d in docs if d["kind"] == "RayService"]
+    (pvc,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert rs["spec"]["rayClusterConfig"]["workerGroupSpecs"] == []
+    assert rs["spec"]["excludeHeadPodFromServeSvc"] is False, "with no workers the head must take traffic"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
 
 
 def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -231,6 +273,47 @@ def test_rayservice_with_another_api_version_is_rejected(registry: Registry) -> 
     assert errors(_set(rayservice(), "/apiVersion", "ray.io/v1alpha1"), registry)
 
 
+def _load_script(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_crd_checker_reports_upstream_changes() -> None:
+    """check_crd.py (for KubeRay upgrades) passes a CRD shaped like our schema and names each change."""
+    checker = _load_script("check_crd", SCHEMAS / "check_crd.py")
+    schema = yaml.safe_load((SCHEMAS / "rayservice-v1.schema.yaml").read_text())
+    defs = schema["$defs"]
+
+    def to_crd(node: dict[str, Any]) -> dict[str, Any]:
+        node = checker._resolve(node, defs)
+        if node is None or "allOf" in node:
+            return {"type": "object", "properties": {"anything": {"type": "string"}}}
+        out = {k: v for k, v in node.items() if k in ("type", "enum", "minimum", "required")}
+        if "properties" in node:
+            out["properties"] = {k: to_crd(v) for k, v in node["properties"].items()}
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                out[key] = to_crd(node[key])
+        return out
+
+    spec = to_crd(schema["properties"]["spec"])
+    crd = {"spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"properties": {"spec": spec}}}}]}}
+    assert checker.check(crd, schema) == []
+    cluster = spec["properties"]["rayClusterConfig"]["properties"]
+    worker = cluster["workerGroupSpecs"]["items"]
+    worker["required"] = [*worker["required"], "rayStartParams"]
+    worker["properties"]["replicas"]["type"] = "string"
+    cluster["newField"] = {"type": "boolean"}
+    cluster["authOptions"]["properties"]["mode"]["enum"] = ["token"]
+    problems = "\n".join(checker.check(crd, schema))
+    assert "workerGroupSpecs[]: required" in problems
+    assert "workerGroupSpecs[].replicas: type integer here, string in the CRD" in problems
+    assert "rayClusterConfig.newField: in the CRD, missing here" in problems
+    assert "authOptions.mode: enum" in problems
+
+
 # ---------------------------------------------------------------------------------------------
 # serveConfigV2 == serve_config.yaml
 
@@ -259,15 +342,8 @@ def test_serve_config_v2_is_serve_config_yaml() -> None:
     assert {d["name"] for d in app["deployments"]} >= {"Ingress", "ImageModel", "AudioModel", "Aggregator"}
 
 
-def _sync_module():
-    spec = importlib.util.spec_from_file_location("sync_serve_config", K8S / "sync_serve_config.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_sync_script_copies_a_changed_serve_config() -> None:
-    sync = _sync_module()
+    sync = _load_script("sync_serve_config", K8S / "sync_serve_config.py")
     current = (K8S / "rayservice.yaml").read_text()
     changed = (ROOT / "serve_config.yaml").read_text().replace("max_replicas: 4", "max_replicas: 9", 1)
     changed += "# trailing comment\n"
@@ -319,12 +395,12 @@ def test_worker_readiness_uses_the_health_endpoint() -> None:
     assert "readinessProbe" not in head and "livenessProbe" not in head
 
 
-def test_graph_fits_the_worker_groups() -> None:
-    """Serve's minimum graph fits the minimum workers, its maximum fits the maximum (head: no CPUs)."""
-    rs = rayservice()
+@pytest.mark.parametrize("directory", OVERLAYS, ids=lambda d: str(d.relative_to(ROOT)))
+def test_graph_fits_the_cluster(directory: Path) -> None:
+    """Serve's smallest graph fits the smallest cluster and its largest the largest, so the Ray
+    autoscaler can place every replica that Serve autoscaling asks for."""
+    (rs,) = [d for d in build(directory) if d["kind"] == "RayService"]
     cluster = rs["spec"]["rayClusterConfig"]
-    assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
-    assert cluster["enableInTreeAutoscaling"] is True
     deployments = yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"][0]["deployments"]
     need_min = need_max = 0.0
     for d in deployments:
@@ -332,12 +408,21 @@ def test_graph_fits_the_worker_groups() -> None:
         low = d["autoscaling_config"]["min_replicas"] if "autoscaling_config" in d else d.get("num_replicas", 1)
         high = d["autoscaling_config"]["max_replicas"] if "autoscaling_config" in d else d.get("num_replicas", 1)
         need_min, need_max = need_min + each * low, need_max + each * high
-        assert not d.get("ray_actor_options", {}).get("num_gpus"), "a GPU deployment needs the GPU component"
-    (workers,) = cluster["workerGroupSpecs"]
-    worker_cpu = cpu(workers["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
-    assert need_min <= worker_cpu * workers["minReplicas"], (need_min, worker_cpu, workers["minReplicas"])
-    assert need_max <= worker_cpu * workers["maxReplicas"], (need_max, worker_cpu, workers["maxReplicas"])
-    assert workers["minReplicas"] <= workers["replicas"] <= workers["maxReplicas"]
+        assert not d.get("ray_actor_options", {}).get("num_gpus"), "GPU deployments: see docs/kubernetes.md"
+    head = cluster["headGroupSpec"]
+    head_cpus = float(head["rayStartParams"].get("num-cpus", cpu(head["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])))
+    cpu_groups = [g for g in cluster["workerGroupSpecs"]
+                  if "nvidia.com/gpu" not in g["template"]["spec"]["containers"][0]["resources"]["limits"]]
+    per_pod = [cpu(g["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"]) for g in cpu_groups]
+    low_cap = head_cpus + sum(c * g["minReplicas"] for c, g in zip(per_pod, cpu_groups, strict=True))
+    high_cap = head_cpus + sum(c * g["maxReplicas"] for c, g in zip(per_pod, cpu_groups, strict=True))
+    assert need_min <= low_cap, f"the minimum graph needs {need_min} CPUs, the minimum cluster has {low_cap}"
+    assert need_max <= high_cap, f"the maximum graph needs {need_max} CPUs, the maximum cluster has {high_cap}"
+    for g in cluster["workerGroupSpecs"]:
+        assert g["minReplicas"] <= g.get("replicas", 0) <= g["maxReplicas"], g["groupName"]
+    if cpu_groups:  # with workers, the head runs no replicas and the Ray autoscaler adds pods
+        assert head["rayStartParams"]["num-cpus"] == "0"
+        assert cluster["enableInTreeAutoscaling"] is True
 
 
 def test_ray_containers_request_what_they_limit() -> None:
@@ -369,6 +454,15 @@ def test_settings_come_from_the_configmap_and_the_secret() -> None:
         Settings(_env_file=None, **values)
     settings = Settings(_env_file=None, **values, python_service_api_key="k", secret_key="s")
     assert settings.environment == "production"
+
+
+def test_every_ray_pod_has_the_same_config_revision() -> None:
+    """Bumping the revision in one group only would roll the cluster with mixed settings."""
+    (rs,) = [d for d in build(K8S / "overlays" / "gpu") if d["kind"] == "RayService"]
+    cluster = rs["spec"]["rayClusterConfig"]
+    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    revisions = {g["template"]["metadata"]["annotations"]["deepfake-detection/config-revision"] for g in groups}
+    assert len(revisions) == 1, revisions
 
 
 def test_scratch_and_job_store_are_on_the_shared_volume() -> None:

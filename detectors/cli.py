@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"deepfake-detect: bad configuration: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level if not args.json else "WARNING", settings.log_dir)
+    setup_logging(settings.log_level, settings.log_dir, console=sys.stderr)
     analyzer = Analyzer(settings)
     failed = 0
     if not args.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+import sys
 from pathlib import Path
 
 LOG_FILE_NAME = "deepfake_detection.log"
@@ -28,8 +29,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO", log_dir: str | Path = "logs", secrets: list[str] | None = None) -> Path:
-    """Configure the ``deepfake`` loggers once per process; returns the log file path."""
+def setup_logging(
+    level: str = "INFO", log_dir: str | Path = "logs", secrets: list[str] | None = None, console=None
+) -> Path:
+    """Configure the ``deepfake`` loggers once per process; returns the log file path.
+
+    The console handler writes to stdout (the service) unless ``console`` names another stream
+    (the CLI logs to stderr so that its stdout stays machine-readable)."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / LOG_FILE_NAME
@@ -38,7 +44,7 @@ def setup_logging(level: str = "INFO", log_dir: str | Path = "logs", secrets: li
     if not any(getattr(h, "_deepfake", False) for h in root.handlers):
         redact = RedactSecrets(secrets or [])
         for handler in (
-            logging.StreamHandler(),
+            logging.StreamHandler(console or sys.stdout),
             logging.handlers.RotatingFileHandler(path, maxBytes=10 * 1024 * 1024, backupCount=5),
         ):
             handler.setFormatter(logging.Formatter(_FORMAT))

@@ -216,29 +216,16 @@ def create_api(service: Service) -> FastAPI:
         finally:
             await form.close()
 
-    @app.post("/api/batch-analyze", tags=["analysis"])
-    async def batch_analyze(body: BatchRequest, _key: ApiKey) -> JSONResponse:
-        """Analyse several media concurrently; each item gets its result or its own error."""
-        if len(body.media_list) > settings.max_batch_items:
-            raise InvalidRequestError(
-                f"{len(body.media_list)} items is over the batch limit of {settings.max_batch_items}; "
-                "use deepfake-batch for large collections",
-                limit=settings.max_batch_items,
-            )
+    from deployments.api_jobs import BATCH_OPENAPI, run_batch_request
+    from deployments.api_jobs import router as jobs_router
 
-        async def one(index: int, item: AnalyzeRequest) -> dict:
-            try:
-                job_id = service.new_job_id(item.job_id)
-                result = await service.analyze_url(item, job_id)
-                return {"index": index, "source": item.media_url, "ok": True, "result": result.to_json_dict()}
-            except Exception as exc:
-                status, err, _ = error_payload(exc)
-                return {"index": index, "source": item.media_url, "ok": False, "status": status, **err}
+    @app.post("/api/batch-analyze", tags=["analysis"], openapi_extra=BATCH_OPENAPI)
+    async def batch_analyze(request: Request, _key: ApiKey) -> JSONResponse:
+        """Analyse several media concurrently (JSON ``media_list`` or multipart ``file`` fields, at most
+        MAX_BATCH_ITEMS); each item gets its result or its own error."""
+        return JSONResponse(await run_batch_request(service, request))
 
-        items = await asyncio.gather(*(one(i, item) for i, item in enumerate(body.media_list)))
-        failed = sum(1 for it in items if not it["ok"])
-        return JSONResponse({"results": items, "total": len(items), "succeeded": len(items) - failed,
-                             "failed": failed})
+    app.include_router(jobs_router)  # /api/jobs: asynchronous batch jobs (deployments/api_jobs.py)
 
     return app
 

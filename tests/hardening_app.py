@@ -119,9 +119,19 @@ def scoped_env(values: dict[str, str]) -> Iterator[None]:
         get_settings.cache_clear()
 
 
+@dataclass
+class ApiUnderTest:
+    """A running API: its base URL, scratch folder, ``Service`` and FastAPI app."""
+
+    url: str
+    scratch: Path
+    service: object
+    app: object
+
+
 @contextmanager
-def standin_api(tmp: Path, **overrides: str) -> Iterator[tuple[str, Path, object]]:
-    """The REST API over the in-process graph with stand-in detectors; yields (base URL, scratch, service).
+def standin_api(tmp: Path, **overrides: str) -> Iterator[ApiUnderTest]:
+    """The REST API over the in-process graph with stand-in detectors (uvicorn on loopback).
 
     ``overrides`` are extra settings as environment values (``MAX_UPLOAD_BYTES="1000"`` ...).
     """
@@ -135,8 +145,9 @@ def standin_api(tmp: Path, **overrides: str) -> Iterator[tuple[str, Path, object
            **{k.upper(): str(v) for k, v in overrides.items()}}
     with scoped_env(env):
         service = Service(get_settings(), local_handles())
-        with running(create_api(service)) as base:
-            yield base, scratch, service
+        app = create_api(service)
+        with running(app) as base:
+            yield ApiUnderTest(base, scratch, service, app)
 
 
 def scratch_files(scratch: Path) -> list[Path]:

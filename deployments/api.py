@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from deployments.errors import error_payload, install_error_handlers
 from deployments.orchestrator import Emit, GraphHandles, Orchestrator, no_emit
 from deployments.progress import MemoryHub, ProgressHub
+from deployments.ratelimit import check_rate, install_admission_gate
 from detectors import __version__, intake
 from detectors.errors import AuthenticationError, DetectionError, InvalidRequestError, MediaTooLargeError
 from detectors.logs import get_logger
@@ -137,6 +138,7 @@ async def require_key(request: Request) -> str:
     """Dependency of every analysis endpoint: the X-API-Key header, compared in constant time."""
     key = request.headers.get("x-api-key")
     _check_key(request.app.state.service.settings, key)
+    check_rate(request, key)  # 429 with Retry-After past RATE_LIMIT_PER_MINUTE for this key
     return key or "anonymous"
 
 
@@ -163,6 +165,7 @@ def create_api(service: Service) -> FastAPI:
     )
     install_error_handlers(app)
     app.state.service = service
+    install_admission_gate(app, settings)  # 503 with Retry-After when saturated, never a hang
 
     @app.get("/api/health", tags=["ops"])
     async def health() -> dict:

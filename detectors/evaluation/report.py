@@ -164,6 +164,8 @@ def render_report(report: dict[str, Any], markdown: bool = False) -> str:
     notes = sorted({f"{g['view']}/{g['modality']}/{g['kind']}: {n}" for g in report["groups"] for n in g["notes"]})
     if notes:
         parts.append("notes:\n" + "\n".join(f"  - {n}" for n in notes))
+    if report.get("split_problems"):
+        parts.append("split notes:\n" + "\n".join(f"  - {n}" for n in report["split_problems"]))
     parts.append("fake kinds are scored against all real files of the modality; thr = the detector's stored "
                  "operating threshold; CI = stratified bootstrap; s/file = wall time per file in-process")
     return "\n\n".join(parts)

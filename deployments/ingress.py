@@ -1,11 +1,14 @@
-"""The ingress deployment: FastAPI (REST) built inside the replica, with the graph's handles."""
+"""The ingress deployment: FastAPI (REST) and Socket.IO (live progress) on one port, built inside
+the replica, with the graph's handles and the progress bus shared by all ingress replicas."""
 
 from __future__ import annotations
 
 from ray import serve
 
-from deployments.api import Service, create_api
+from deployments.api import Service
 from deployments.orchestrator import GraphHandles
+from deployments.progress import BusClient, JobEventHub
+from deployments.socketio_server import create_realtime_app
 from deployments.workers import _settings
 from detectors.logs import get_logger
 
@@ -17,14 +20,20 @@ log = get_logger("ingress")
 class Ingress:
     """Validates, authenticates, assigns job ids, runs analyses through the graph, reports progress."""
 
-    def __init__(self, fetcher, frames, audio, temporal, image_model, audio_model, aggregator) -> None:
+    def __init__(self, fetcher, frames, audio, temporal, image_model, audio_model, aggregator, bus=None) -> None:
         self.settings = _settings()
         self.handles = GraphHandles(fetcher, frames, audio, temporal, image_model, audio_model, aggregator)
-        self.service = Service(self.settings, self.handles)
+        # With a bus, every ingress replica hears every job's events (a REST job on one replica
+        # streams to a socket on another); without one, events stay on this replica.
+        self.hub = JobEventHub(BusClient(bus) if bus is not None else None)
+        self.service = Service(self.settings, self.handles, self.hub)
+        self.realtime = None
         if not self.settings.auth_enabled:
             log.warning("PYTHON_SERVICE_API_KEY is not set: analysis endpoints accept requests without a key "
                         "(allowed only when ENVIRONMENT is not production)")
 
     def __serve_build_asgi_app__(self):
-        # Built here, inside the replica: objects created at module level would be pickled copies.
-        return create_api(self.service)
+        # Built here, inside the replica: a module-level socketio.AsyncServer would be a pickled
+        # copy whose emits are silently dropped.
+        app, self.realtime = create_realtime_app(self.service, self.hub)
+        return app

@@ -9,6 +9,7 @@ import yaml
 from ray.serve import Application
 
 from deployments.ingress import Ingress
+from deployments.progress import ProgressBus
 from deployments.workers import (
     Aggregator,
     AudioExtractor,
@@ -39,6 +40,7 @@ def build_app(args: dict | None = None, options: dict[str, dict[str, Any]] | Non
         d(ImageModel).bind(),
         d(AudioModel).bind(),
         d(Aggregator).bind(),
+        d(ProgressBus).bind(),  # job events between ingress replicas (Socket.IO progress)
     )
 
 

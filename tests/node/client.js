@@ -1,7 +1,9 @@
 // Test client: connects with socket.io-client, runs a plan, prints one JSON line per event.
 // Usage: node client.js <url> '<plan JSON>'
 //   plan = {key?, transports?, jobs?: [{media_url, media_type?, job_id?}], subscribe?: [job_id],
-//           timeoutMs?}
+//           timeoutMs?, avoidServer?}
+// The plan runs once connection_status has arrived; with avoidServer, a connection held by that
+// ingress replica exits with code 3 at once (the caller retries to reach another replica).
 // Exits 0 once every started/subscribed job has ended (analysis_complete / analysis_error),
 // or once a refused connection has printed its connect_error; 1 on timeout.
 const { io } = require('socket.io-client');
@@ -31,7 +33,6 @@ socket.on('connect_error', (err) => {
   clearTimeout(timer);
   finish(0);
 });
-socket.on('connection_status', (data) => out('connection_status', data));
 socket.on('progress_update', (data) => out('progress_update', data));
 const done = (event) => (data) => {
   out(event, data);
@@ -41,7 +42,9 @@ const done = (event) => (data) => {
 socket.on('analysis_complete', done('analysis_complete'));
 socket.on('analysis_error', done('analysis_error'));
 
-socket.on('connect', async () => {
+socket.on('connection_status', async (data) => {
+  out('connection_status', data);
+  if (plan.avoidServer && data.server === plan.avoidServer) { clearTimeout(timer); finish(3); return; }
   const ids = new Set();
   for (const jobId of plan.subscribe || []) {
     out('ack', await socket.emitWithAck('subscribe', { job_id: jobId }));

@@ -94,15 +94,16 @@ def sniff_format(head: bytes) -> tuple[MediaType, str] | None:
     return None
 
 
-def _has_video_stream(path: str) -> bool:
+def _stream_kinds(path: str) -> tuple[bool, bool]:
+    """(has a real video stream, has an audio stream). Cover art (an attached picture) is not video."""
     import av
+    from av.stream import Disposition
 
     try:
         with av.open(path) as container:
-            return any(s.type == "video" and s.frames != 1 for s in container.streams.video) or bool(
-                container.streams.video
-            )
-    except (av.error.FFmpegError, OSError) as exc:  # pragma: no cover - depends on file
+            video = any(not (s.disposition & Disposition.attached_pic) for s in container.streams.video)
+            return video, bool(container.streams.audio)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise CorruptMediaError(f"cannot open media container: {exc}") from exc
 
 
@@ -119,8 +120,12 @@ def sniff_file(path: str | Path) -> tuple[MediaType, str]:
             supported={k: list(v) for k, v in SUPPORTED_FORMATS.items()},
         )
     media_type, fmt = found
-    if fmt in ("mp4", "mov") and not _has_video_stream(str(path)):
-        return "audio", "m4a"
+    if fmt in ("mp4", "mov") or media_type == "audio":
+        has_video, has_audio = _stream_kinds(str(path))
+        if fmt in ("mp4", "mov") and not has_video:
+            media_type, fmt = "audio", "m4a"
+        if media_type == "audio" and not has_audio:
+            raise CorruptMediaError(f"the {fmt} file has no audio stream")
     return media_type, fmt
 
 
@@ -195,6 +200,8 @@ def load_audio(
         if not streams:
             return None
         stream = streams[stream_index or 0]
+        if stream.codec_context is None:  # a stream whose codec FFmpeg does not know (damaged header)
+            raise CorruptMediaError("the audio stream has no decodable codec")
         source_rate = int(stream.codec_context.sample_rate or stream.rate or 0)
         declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
         if declared is not None and declared > max_seconds * 1.01:

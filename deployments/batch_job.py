@@ -133,23 +133,43 @@ def shard_files(out: Path) -> list[Path]:
                   and not p.name.startswith(("_", ".")))
 
 
+def read_rows_of(path: Path) -> list[dict]:
+    """The rows of one shard; ``result`` as a dict."""
+    if path.suffix == ".jsonl":
+        with open(path, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(path).to_pylist()
+    for row in rows:
+        if isinstance(row.get("result"), str):
+            row["result"] = json.loads(row["result"])
+    return rows
+
+
 def read_rows(out: str | Path) -> list[dict]:
     """Every row in OUT's shards (JSON lines and Parquet alike); ``result`` as a dict."""
-    rows: list[dict] = []
-    for path in shard_files(Path(out)):
-        if path.suffix == ".jsonl":
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
-                        rows.append(json.loads(line))
-        else:
-            import pyarrow.parquet as pq
+    return [row for path in shard_files(Path(out)) for row in read_rows_of(path)]
 
-            for row in pq.read_table(path).to_pylist():
-                if isinstance(row.get("result"), str):
-                    row["result"] = json.loads(row["result"])
-                rows.append(row)
-    return rows
+
+def _write_shard(path: Path, fmt: str, rows: list[dict]) -> None:
+    """Write rows (``result`` as a JSON string) to ``path`` and fsync it."""
+    if fmt == "jsonl":
+        with open(path, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(_jsonl_row(row)) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows, schema=row_schema()), path)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 class ShardWriter:
@@ -181,17 +201,7 @@ class ShardWriter:
         rows, self.buffer = self.buffer, []
         name = f"part-{self.run_id}-{self.seq:05d}.{self.fmt}"
         tmp = self.out / f".tmp-{name}"
-        if self.fmt == "jsonl":
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(_jsonl_row(row)) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.Table.from_pylist(rows, schema=row_schema()), tmp)
+        _write_shard(tmp, self.fmt, rows)
         os.replace(tmp, self.out / name)
         self.seq += 1
         self.written += len(rows)
@@ -422,18 +432,23 @@ def _output_format(out: Path, requested: str | None) -> str:
     return existing.pop() if len(existing) == 1 else "jsonl"
 
 
-def _compact_without_errors(out: Path, fmt: str, rows: list[dict], retry: set[str]) -> None:
-    """For ``--retry-errors``: rewrite OUT without the error rows about to be redone (no duplicates)."""
-    keep = [r for r in rows if not (r.get("source") in retry and not r.get("ok"))]
-    old = shard_files(out)
-    writer = ShardWriter(out, fmt, shard_rows=max(1, len(keep)))
-    writer.add([{**r, "result": json.dumps(r["result"]) if isinstance(r.get("result"), dict) else r.get("result")}
-                for r in keep])
-    writer.flush()
-    new = set(shard_files(out))
-    for path in old:
-        if path not in new:
-            path.unlink()
+def _drop_error_rows(out: Path, sources: set[str]) -> None:
+    """For ``--retry-errors``: rewrite each shard holding an error row about to be redone without it.
+
+    Each shard is replaced atomically (temp file + rename), so an interruption leaves every row
+    either in place or gone, never twice."""
+    for path in shard_files(out):
+        rows = read_rows_of(path)
+        keep = [r for r in rows if r.get("ok") or r.get("source") not in sources]
+        if len(keep) == len(rows):
+            continue
+        tmp = path.with_name(f".tmp-{path.name}")
+        _write_shard(tmp, path.suffix.lstrip("."), [{**r, "result": _as_json(r.get("result"))} for r in keep])
+        os.replace(tmp, path)
+
+
+def _as_json(result: Any) -> str | None:
+    return json.dumps(result) if isinstance(result, dict) else result
 
 
 def _install_sigterm() -> Callable[[], None]:
@@ -471,8 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.retry_errors:
         retry = {r["source"] for r in existing if not r.get("ok")} - done
         if retry:
-            _compact_without_errors(out, fmt, existing, retry)
-            existing = read_rows(out)
+            _drop_error_rows(out, retry)
     pending = [s for s in sources if s not in done]
     print(f"deepfake-batch: {len(sources)} sources, {len(sources) - len(pending)} already in {out}, "
           f"{len(pending)} to analyse", file=sys.stderr)

@@ -83,6 +83,14 @@ class VideoIndex:
         return min(max(i, 0), self.total_frames - 1)
 
     @property
+    def match_tolerance(self) -> float:
+        """How far a decoded frame's time may be from an indexed time and still be that frame."""
+        gaps = np.diff(self.times)
+        gaps = gaps[gaps > 0]
+        smallest = float(gaps.min()) if gaps.size else self.frame_interval
+        return 0.25 * min(smallest, self.frame_interval)
+
+    @property
     def frame_interval(self) -> float:
         if self.times.size < 2:
             return 1.0 / self.fps if self.fps > 0 else 0.04
@@ -412,7 +420,7 @@ class SnippetReader:
 
     def iter_frames(self, t: float, count: int) -> Iterator[DecodedFrame]:
         """Like ``read``, one frame at a time (long runs without holding every frame in memory)."""
-        eps = 0.5 * self.index.frame_interval
+        eps = self.index.match_tolerance
         sought = False
         if self._frames is None or self._position >= t - eps or not self._reachable_without_seek(t):
             self._seek_to(t)

@@ -44,26 +44,33 @@ def speech_like(envelope_at_rate: np.ndarray, rate: float, sample_rate: int, see
     """A voiced harmonic signal whose loudness follows an envelope given at ``rate`` Hz."""
     rng = np.random.default_rng(seed + 1)
     n = int(round(envelope_at_rate.size / rate * sample_rate))
-    t = np.arange(n) / sample_rate
-    env = np.interp(t, np.arange(envelope_at_rate.size) / rate, envelope_at_rate)
-    f0 = 140.0 * (1 + 0.08 * np.sin(2 * np.pi * 2.3 * t))
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 7))
-    return (0.25 * voiced * env + 0.003 * rng.standard_normal(n)).astype(np.float32)
+    t = np.arange(n, dtype=np.float32) / np.float32(sample_rate)
+    env = np.interp(t, np.arange(envelope_at_rate.size) / rate, envelope_at_rate).astype(np.float32)
+    f0 = 140.0 * (1 + 0.08 * np.sin(np.float32(2 * np.pi * 2.3) * t))
+    phase = np.mod(np.cumsum(f0 * np.float32(2 * np.pi / sample_rate), dtype=np.float64), 2 * np.pi).astype(np.float32)
+    voiced = np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.33 * np.sin(3 * phase)
+    noise = rng.standard_normal(n, dtype=np.float32)
+    return (0.3 * voiced * env + 0.003 * noise).astype(np.float32)
+
+
+def textured_background(width: int, height: int, colour: tuple[int, int, int]) -> np.ndarray:
+    """A smooth wavy texture in ``colour`` (RGB uint8)."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    img = np.empty((height, width, 3), np.float32)
+    img[:] = colour
+    img += (12 * np.sin(xx / 7.0) * np.cos(yy / 11.0))[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def cartoon_face(
     width: int, height: int, cx: float, cy: float, size: float, mouth: float = 0.0,
-    background: tuple[int, int, int] = (90, 110, 140), seed: int = 0, skin_shift: float = 0.0,
+    background: tuple[int, int, int] | np.ndarray = (90, 110, 140), seed: int = 0, skin_shift: float = 0.0,
 ) -> np.ndarray:
     """An RGB uint8 frame with a drawn frontal face (found by Haar + dlib) on a textured background."""
     rng = np.random.default_rng(seed)
-    img = np.empty((height, width, 3), np.float32)
-    img[:] = background
-    yy, xx = np.mgrid[0:height, 0:width]
-    img += (12 * np.sin(xx / 7.0) * np.cos(yy / 11.0))[..., None]
-    img += rng.normal(0, 4, img.shape)
-    img = np.clip(img, 0, 255).astype(np.uint8)
+    base = background if isinstance(background, np.ndarray) else textured_background(width, height, background)
+    noise = rng.integers(-4, 5, size=(height, width, 1), dtype=np.int16)
+    img = np.clip(base.astype(np.int16) + noise, 0, 255).astype(np.uint8)
     s, c = size, (int(round(cx)), int(round(cy)))
     skin = tuple(int(np.clip(v + skin_shift, 0, 255)) for v in (200, 160, 130))
     cv2.ellipse(img, c, (int(s * 0.8), int(s * 1.05)), 0, 0, 360, skin, -1)
@@ -95,13 +102,15 @@ def write_talking_video(
     with_face: bool = True,
     seed: int = 0,
     preset: str | None = None,
+    gop: int | None = None,
+    audio_rate: int = 22050,
 ) -> Path:
     """Write a clip of a talking drawn face; returns ``path``.
 
     ``lip_sync=False`` drives the mouth with an envelope unrelated to the sound. ``rotation``
     (multiple of 90, counter-clockwise) stores the frames turned and sets the display matrix so a
     player shows them upright again. ``variable_frame_rate`` alternates short and long frame
-    intervals. ``scene_cut_at`` switches to a different shot. ``boundary_flicker`` (0..1) makes the
+    intervals. ``scene_cut_at`` switches to a different shot. ``gop`` caps the key-frame interval. ``boundary_flicker`` (0..1) makes the
     skin tone jump from frame to frame, like a badly blended face swap.
     """
     import av
@@ -132,20 +141,23 @@ def write_talking_video(
         vs.width, vs.height, vs.pix_fmt = stored_w, stored_h, "yuv420p"
         if preset and vcodec == "libx264":
             vs.options = {"preset": preset}
+        if gop:
+            vs.codec_context.gop_size = gop
         if k:
             vs.set_display_rotation(rotation)
         astream = None
         if with_audio:
-            arate = 48000 if acodec == "opus" else 22050
+            arate = 48000 if acodec == "opus" else audio_rate
             astream = out.add_stream(acodec, rate=arate)
             astream.layout = "mono"
+        backgrounds = [textured_background(w, h, (90, 110, 140)), textured_background(w, h, (160, 60, 50))]
         for i, t in enumerate(times):
             shot = 1 if scene_cut_at is not None and t >= scene_cut_at else 0
             size_px = min(w, h) * (0.28 if shot == 0 else 0.2)
             cx = w * (0.5 if shot == 0 else 0.35) + 0.04 * w * np.sin(2 * np.pi * 0.3 * t)
             cy = h * 0.5 + 0.02 * h * np.cos(2 * np.pi * 0.2 * t)
             mouth = float(np.interp(t, np.arange(mouth_env.size) / env_rate, mouth_env))
-            bg = (90, 110, 140) if shot == 0 else (160, 60, 50)
+            bg = backgrounds[shot]
             shift = boundary_flicker * 40.0 * rng.standard_normal()
             frame_rgb = cartoon_face(w, h, cx, cy, size_px, mouth, bg, seed=seed * 7919 + i, skin_shift=shift)
             if not with_face:

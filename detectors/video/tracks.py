@@ -19,6 +19,7 @@ CONTEXT_SCALE = 2.0  # context crop side, in face-box sides: the face fills the 
 CONTEXT_SIZE = 96  # pixels per side of the stored context crops (they cross process boundaries)
 MAX_FACES = 3  # faces scored per sampled frame (largest first)
 MAX_CONTEXT_FACES = 2  # faces per sampled frame that get temporal context crops
+LANDMARK_FACE_SIZE = 96  # face width (pixels) at which snippet landmarks are fitted
 
 
 def padded_crop(rgb: np.ndarray, x0: int, y0: int, w: int, h: int) -> np.ndarray:
@@ -50,17 +51,28 @@ def context_crop(rgb: np.ndarray, window: tuple[int, int, int], size: int = CONT
 
 
 def snippet_landmarks(detector: FaceDetector, grays: list[np.ndarray], face: Face) -> np.ndarray | None:
-    """5x2 landmarks in every frame of a snippet, fitted inside the first frame's face box.
+    """5x2 landmarks in every frame of a snippet, in source pixels, fitted at a fixed face scale.
 
-    Keeping the box fixed means frame-to-frame differences come from the image, not from the box.
-    Returns (frames, 5, 2) float32, or None without a landmark model.
+    Each frame's context window (the same window for the whole snippet) is resampled so the face
+    is ``LANDMARK_FACE_SIZE`` pixels wide before the landmarks are fitted inside the first
+    frame's box: landmark noise then does not depend on the video's resolution, and frame-to-frame
+    differences come from the image, not from a moving box. Returns (frames, 5, 2) float32, or
+    None without a landmark model.
     """
+    x0, y0, side = context_window(face.box)
+    crop_side = int(round(LANDMARK_FACE_SIZE * CONTEXT_SCALE))
+    s = crop_side / side
+    x, y, w, h = face.box
+    box = (int(round((x - x0) * s)), int(round((y - y0) * s)), max(1, int(round(w * s))), max(1, int(round(h * s))))
     points = []
-    for j, gray in enumerate(grays):
-        lm = face.landmarks if j == 0 and face.landmarks is not None else detector.landmarks(gray, face.box)
+    for gray in grays:
+        region = padded_crop(gray, x0, y0, side, side)
+        interp = cv2.INTER_AREA if side > crop_side else cv2.INTER_LINEAR
+        small = cv2.resize(region, (crop_side, crop_side), interpolation=interp)
+        lm = detector.landmarks(small, box)
         if lm is None:
             return None
-        points.append(np.asarray(lm, dtype=np.float32))
+        points.append(np.asarray(lm, dtype=np.float32) / s + np.array([x0, y0], dtype=np.float32))
     return np.stack(points)
 
 

@@ -313,8 +313,7 @@ class JobRunner:
             return
         if await asyncio.to_thread(self.store.finish, job_id, self.runner_id, "completed"):
             await self._publish(job, counts, "completed", "job complete")
-            await self.service.hub.publish(job_id, "job_complete", {"job_id": job_id, "status": "completed",
-                                                                     **_count_fields(job.total, counts)})
+            await publish_final(self.service, self.store, job_id)
             _remove_files(job)
 
     async def _item(self, job: Job, item: JobItem, counts: dict[str, int]) -> None:
@@ -357,6 +356,21 @@ def _count_fields(total: int, counts: dict[str, int]) -> dict:
     done = counts.get("ok", 0) + counts.get("error", 0)
     return {"progress": 100.0 if total == 0 else round(100.0 * done / total, 1), "total": total, "done": done,
             "succeeded": counts.get("ok", 0), "failed": counts.get("error", 0)}
+
+
+async def publish_final(service: Service, store: JobStore, job_id: str) -> None:
+    """The job's terminal event: ``analysis_complete`` carrying what ``GET /api/jobs/{id}`` returns
+    (a job's "result" is its status and the link to its results), so Socket.IO subscribers see the
+    job end as they see a single analysis end."""
+    job = await asyncio.to_thread(store.get, job_id)
+    if job is not None:
+        # ``jobId`` as well: a single analysis's analysis_complete (its result JSON) carries that key.
+        await service.hub.publish(job_id, "analysis_complete", {**job.public(), "jobId": job_id, **_links(job_id)})
+
+
+def _links(job_id: str) -> dict:
+    url = f"/api/jobs/{job_id}"
+    return {"status_url": url, "results_url": f"{url}/results"}
 
 
 def _remove_files(job: Job) -> None:
@@ -429,9 +443,8 @@ async def submit_job(request: Request, key: ApiKey) -> JSONResponse:
     if not has_files:
         shutil.rmtree(files, ignore_errors=True)
     await runner.submit(job.id)
-    url = f"/api/jobs/{job.id}"
-    return JSONResponse({**job.public(), "status_url": url, "results_url": f"{url}/results"},
-                        status_code=202, headers={"Location": url})
+    links = _links(job.id)
+    return JSONResponse({**job.public(), **links}, status_code=202, headers={"Location": links["status_url"]})
 
 
 @router.get("")
@@ -470,7 +483,7 @@ async def cancel_job(request: Request, job_id: str, key: ApiKey) -> dict:
     if await asyncio.to_thread(runner.store.finish, job_id, None, "cancelled", "cancelled by the client"):
         # Items in flight finish and are recorded; no further item starts (``start_item`` refuses).
         _remove_files(job)
-        await runner.service.hub.publish(job_id, "job_complete", {"job_id": job_id, "status": "cancelled"})
+        await publish_final(runner.service, runner.store, job_id)
     _, job = await _owned(request, key, job_id)
     return job.public()
 

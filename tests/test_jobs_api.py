@@ -109,7 +109,9 @@ def test_job_lifecycle_progress_and_results(env, media):
     assert [d["progress"] for d in updates] == sorted(d["progress"] for d in updates)
     assert updates[-1]["progress"] == 100.0 and updates[-1]["stage"] == "completed"
     assert sum(1 for d in updates if d["stage"] == "item_done") == 5
-    assert mine[-1][0] == "job_complete" and mine[-1][1]["succeeded"] == 3
+    assert mine[-1][0] == "analysis_complete"  # the terminal event carries the job's final status
+    assert mine[-1][1]["status"] == "completed" and mine[-1][1]["succeeded"] == 3
+    assert mine[-1][1]["results_url"] == f"/api/jobs/{job_id}/results"
 
 
 def test_job_limits_and_validation(env, media):

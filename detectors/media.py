@@ -13,7 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.errors import CorruptMediaError, MediaTooLargeError, MediaTypeMismatchError, UnsupportedMediaError
+from detectors.errors import (
+    CorruptMediaError,
+    MediaTooLargeError,
+    MediaTypeMismatchError,
+    UnsupportedMediaError,
+)
 from detectors.schema import MediaType
 
 SUPPORTED_FORMATS: dict[MediaType, tuple[str, ...]] = {
@@ -166,7 +171,11 @@ def load_image(path: str | Path, max_pixels: int) -> np.ndarray:
     except MediaTooLargeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise MediaTooLargeError(f"image rejected as a decompression bomb: {exc}") from exc
+        # Pillow's own guard fired first (over twice its default limit): name OUR limit in the message.
+        raise MediaTooLargeError(
+            f"image has more pixels than the limit of {max_pixels} (refused as a decompression bomb: {exc})",
+            limit=max_pixels,
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptMediaError(f"cannot decode image: {exc}") from exc
 

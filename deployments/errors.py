@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from detectors.errors import DetectionError, OverloadedError, RateLimitedError
 from detectors.logs import get_logger
@@ -59,6 +60,12 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse({"error": "invalid_request", "message": "the request body is not valid",
                              "details": {"problems": problems}}, status_code=400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client left while its body was read: not a server fault (no 500, no traceback in the log).
+        log.info("client disconnected before its request body was read")
+        return JSONResponse({"error": "client_disconnected", "message": "the client disconnected"}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -56,12 +56,25 @@ def job_of(event: str, data: dict) -> str | None:
     return data.get("jobId") if event == "analysis_complete" else data.get("job_id")
 
 
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+def client_loop() -> asyncio.AbstractEventLoop:
+    """One event loop thread for the tests' clients (python-socketio's AsyncClient handles a
+    socket's events in arrival order; the threaded ``socketio.Client`` may not)."""
+    global _LOOP
+    if _LOOP is None:
+        _LOOP = asyncio.new_event_loop()
+        threading.Thread(target=_LOOP.run_forever, daemon=True, name="socketio-clients").start()
+    return _LOOP
+
+
 class Recorder:
     """A python-socketio client that records every server event in arrival order."""
 
     def __init__(self, url: str, key: str | None = KEY, transports: tuple[str, ...] = ("websocket",),
                  headers: dict | None = None, auth: Any = "default") -> None:
-        self.sio = socketio.Client(reconnection=False)
+        self.sio = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, dict, float]] = []
         self.refusal: Any = None
         self.cond = threading.Condition()
@@ -69,7 +82,12 @@ class Recorder:
             self.sio.on(name, partial(self._record, name))
         self.sio.on("connect_error", self._refused)
         auth = {"api_key": key} if auth == "default" and key else (None if auth == "default" else auth)
-        self.sio.connect(url, auth=auth, headers=headers or {}, transports=list(transports), wait_timeout=10)
+        self._run(self.sio.connect(url, auth=auth, headers=headers or {}, transports=list(transports),
+                                   wait_timeout=10))
+
+    @staticmethod
+    def _run(coro: Any, timeout: float = 30.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, client_loop()).result(timeout)
 
     def _record(self, name: str, data: dict) -> None:
         with self.cond:
@@ -80,10 +98,10 @@ class Recorder:
         self.refusal = data
 
     def start(self, **payload: Any) -> dict:
-        return self.sio.call("start_analysis", payload, timeout=15)
+        return self._run(self.sio.call("start_analysis", payload, timeout=15))
 
     def subscribe(self, job_id: str, after_seq: int = 0) -> dict:
-        return self.sio.call("subscribe", {"job_id": job_id, "after_seq": after_seq}, timeout=15)
+        return self._run(self.sio.call("subscribe", {"job_id": job_id, "after_seq": after_seq}, timeout=15))
 
     def wait_for(self, predicate, timeout: float = 60.0) -> list[tuple[str, dict, float]]:
         deadline = time.time() + timeout
@@ -112,7 +130,7 @@ class Recorder:
 
     def close(self) -> None:
         if self.sio.connected:
-            self.sio.disconnect()
+            self._run(self.sio.disconnect())
 
 
 def assert_stream(events: list[tuple[str, dict]], job_id: str, outcome: str = "analysis_complete",
@@ -224,6 +242,66 @@ class ThreadBus:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
+
+
+class TcpCutter:
+    """A loopback TCP forwarder whose open connections can be cut at once, as Serve's proxy does
+    to a websocket when ``http_options.request_timeout_s`` runs out."""
+
+    def __init__(self, upstream: str) -> None:
+        import socket
+
+        host, port = upstream.rsplit("//", 1)[1].split(":")
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.conns: list = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: Any, dst: Any) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass  # the other direction was cut: this one ends too
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> int:
+        import socket
+
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return len(conns)
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
 
 
 @contextmanager
@@ -692,7 +770,7 @@ def test_node_clients_interleaved_on_two_replicas(node, two_replicas, media):
 def doc_example(language: str) -> str:
     """The first ``language`` code block of docs/socketio.md that connects a client."""
     blocks = re.findall(rf"```{language}\n(.*?)```", DOCS.read_text(), flags=re.S)
-    marker = "socketio.Client" if language == "python" else "socket.io-client"
+    marker = "socketio.AsyncClient" if language == "python" else "socket.io-client"
     return next(b for b in blocks if marker in b)
 
 
@@ -708,3 +786,39 @@ def test_docs_examples_run_as_written(request, url, media, tmp_path, language):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "100" in proc.stdout and "verdict" in proc.stdout.lower(), proc.stdout
+
+
+@pytest.mark.parametrize("language", ["python", "javascript"])
+def test_docs_examples_resume_after_the_connection_drops(request, slow_server, media, tmp_path, language):
+    """The examples reconnect and resubscribe with after_seq: the job is followed to its end
+    once, with no progress missed or repeated (the socket is cut mid-job, as Serve's proxy does)."""
+    if language == "javascript":
+        request.getfixturevalue("node")
+    base, realtime = slow_server
+    cutter = TcpCutter(base)
+    script = tmp_path / ("example.py" if language == "python" else "example.js")
+    script.write_text(doc_example(language))
+    env = {**os.environ, "DEEPFAKE_URL": cutter.url, "PYTHON_SERVICE_API_KEY": KEY,
+           "MEDIA_URL": str(media["audio"]), "NODE_PATH": str(NODE_DIR / "node_modules")}
+    before = set(realtime.hub.log.jobs)
+    cmd = [sys.executable, str(script)] if language == "python" else ["node", str(script)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            new = [j for j in realtime.hub.log.jobs if j not in before]
+            if new and any(d.get("stage") == "fetched" for _, _, d in realtime.hub.log.jobs[new[0]].events):
+                break
+            time.sleep(0.02)
+        assert new, "the example did not start an analysis"
+        assert realtime.hub.state(new[0]) == "running"
+        assert cutter.cut() > 0
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        cutter.close()
+    assert proc.returncode == 0, out + err
+    percents = [float(m) for m in re.findall(r"^\s*([\d.]+)%", out, flags=re.M)]
+    expected = [d["progress"] for _, e, d in realtime.hub.log.jobs[new[0]].events if e == "progress_update"]
+    assert percents == expected, out
+    assert out.count("Verdict:") == 1 and out.count("job ") == 1, out

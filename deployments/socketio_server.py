@@ -145,7 +145,7 @@ class RealtimeServer:
                 raise RateLimitedError(f"{len(running)} analyses are already running on this connection "
                                        f"(limit {self.max_jobs}); wait for one to finish", retry_after=1.0)
             job_id = self.service.new_job_id(req.job_id)
-            if self.hub.state(job_id) == "running":
+            if self.hub.state(job_id) != "pending":  # a job's events must tell one story
                 raise InvalidRequestError(f"job_id {job_id} is already in use")
         except DetectionError as exc:
             return await self._refuse(sid, requested if isinstance(requested, str) else None, exc)

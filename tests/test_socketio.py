@@ -522,6 +522,8 @@ def test_client_chosen_job_id(client, media):
     assert ack == {"ok": True, "job_id": "my-own-job-0001"}
     c.wait_done("my-own-job-0001")
     assert_stream(c.job_events("my-own-job-0001"), "my-own-job-0001")
+    again = c.start(media_url=str(media["image"]), job_id="my-own-job-0001")
+    assert again["ok"] is False and "already in use" in again["message"]
 
 
 @pytest.mark.parametrize("form", ["json", "multipart"])

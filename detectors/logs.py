@@ -21,12 +21,31 @@ class RedactSecrets(logging.Filter):
             len(s) >= 4 for s in secrets
         ) else None
 
+    def redact(self, text: str) -> str:
+        return self._pattern.sub("[REDACTED]", text) if self._pattern is not None else text
+
     def filter(self, record: logging.LogRecord) -> bool:
         if self._pattern is not None:
             msg = record.getMessage()
             if self._pattern.search(msg):
-                record.msg, record.args = self._pattern.sub("[REDACTED]", msg), None
+                record.msg, record.args = self.redact(msg), None
+            # Tracebacks too: format the exception now (formatters reuse exc_text) and redact it.
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = self.redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = self.redact(record.stack_info)
         return True
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret (4 characters or longer) replaced by ``[REDACTED]``."""
+    return RedactSecrets(secrets).redact(text)
+
+
+# Servers' own loggers that may log a request's traceback: they get the same filter.
+THIRD_PARTY_LOGGERS = ("uvicorn.error", "uvicorn.access", "ray.serve")
 
 
 def setup_logging(
@@ -52,6 +71,8 @@ def setup_logging(
             handler._deepfake = True  # type: ignore[attr-defined]
             root.addHandler(handler)
         root.propagate = False
+        for name in THIRD_PARTY_LOGGERS:
+            logging.getLogger(name).addFilter(redact)
     return path
 
 

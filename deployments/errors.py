@@ -11,7 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from detectors.errors import DetectionError, OverloadedError, RateLimitedError
-from detectors.logs import get_logger
+from detectors.logs import RedactSecrets, get_logger
+from detectors.settings import get_settings
 
 log = get_logger("errors")
 
@@ -33,6 +34,24 @@ def as_detection_error(exc: BaseException) -> DetectionError | None:
     return None
 
 
+def _redact(value: object, redactor: RedactSecrets) -> object:
+    if isinstance(value, str):
+        return redactor.redact(value)
+    if isinstance(value, dict):
+        return {k: _redact(v, redactor) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact(v, redactor) for v in value]
+    return value
+
+
+def redact_body(body: dict) -> dict:
+    """An error body without the configured secrets (a client may paste its key into a URL or path,
+    and messages repeat what was sent)."""
+    s = get_settings()
+    return _redact(body, RedactSecrets([s.python_service_api_key.get_secret_value(),
+                                        s.secret_key.get_secret_value()]))  # type: ignore[return-value]
+
+
 def error_payload(exc: BaseException) -> tuple[int, dict, dict]:
     """(status, JSON body, headers) for any exception; unknown errors become a logged 500."""
     err = as_detection_error(exc)
@@ -42,7 +61,7 @@ def error_payload(exc: BaseException) -> tuple[int, dict, dict]:
     headers = {}
     if isinstance(err, (RateLimitedError, OverloadedError)):
         headers["Retry-After"] = str(max(1, int(round(err.retry_after))))
-    return err.http_status, err.to_dict(), headers
+    return err.http_status, redact_body(err.to_dict()), headers
 
 
 def install_error_handlers(app: FastAPI) -> None:

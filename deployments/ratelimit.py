@@ -17,11 +17,12 @@ service as a whole admits N times as much.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from deployments.errors import error_payload
@@ -85,20 +86,25 @@ class TokenBucketLimiter:
         return len(self._buckets)
 
 
-def limiter_for(app: Any) -> TokenBucketLimiter:
-    """The app's limiter, made on first use from ``app.state.service.settings.rate_limit_per_minute``."""
-    limiter = getattr(app.state, "rate_limiter", None)
+def limiter_for(service: Any) -> TokenBucketLimiter:
+    """The service's limiter (shared by REST and Socket.IO), made on first use from
+    ``service.settings.rate_limit_per_minute``."""
+    limiter = getattr(service, "rate_limiter", None)
     if limiter is None:
-        limiter = TokenBucketLimiter(int(app.state.service.settings.rate_limit_per_minute))
-        app.state.rate_limiter = limiter
+        limiter = TokenBucketLimiter(int(service.settings.rate_limit_per_minute))
+        service.rate_limiter = limiter
     return limiter
 
 
+def identity_of(api_key: str | None, client_host: str | None) -> str:
+    """Whom a bucket belongs to: the API key, or the client's address when no key is in use."""
+    return f"key:{api_key}" if api_key else f"addr:{client_host or 'unknown'}"
+
+
 def check_rate(request: Any, api_key: str | None) -> None:
-    """Rate-limit one request by its API key, or by the client's address when no key is in use."""
+    """Rate-limit one HTTP request (``require_key`` calls this after the key is accepted)."""
     client = getattr(request, "client", None)
-    identity = f"key:{api_key}" if api_key else f"addr:{client.host if client else 'unknown'}"
-    limiter_for(request.app).check(identity)
+    limiter_for(request.app.state.service).check(identity_of(api_key, client.host if client else None))
 
 
 class AdmissionGate:
@@ -165,6 +171,16 @@ class AdmissionGate:
             self._avg_s = 0.9 * self._avg_s + 0.1 * max(0.0, elapsed_s)
             self._cond.notify_all()  # waiters re-check; a cancelled waiter cannot swallow the wake-up
 
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the block (raises ``OverloadedError`` when none can be had in time)."""
+        await self.acquire()
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            await self.release(time.monotonic() - start)
+
     def stats(self) -> dict:
         return {"inflight": self.inflight, "waiting": self.waiting, "admitted": self.admitted, "shed": self.shed,
                 "max_inflight": self.max_inflight, "max_waiting": self.max_waiting}
@@ -185,7 +201,7 @@ class AdmissionMiddleware:
         try:
             await self.gate.acquire()
         except OverloadedError as exc:
-            await _send_error(send, exc)
+            await _send_error(send, exc)  # before the body is read: an upload costs nothing when shed
             return
         start = time.monotonic()
         try:
@@ -210,4 +226,7 @@ def install_admission_gate(app: Any, settings: Any) -> AdmissionGate:
     gate = AdmissionGate.from_settings(settings)
     app.add_middleware(AdmissionMiddleware, gate=gate)
     app.state.admission = gate
+    service = getattr(app.state, "service", None)
+    if service is not None:
+        service.admission = gate  # other entry points (Socket.IO start_analysis) can hold a slot too
     return gate

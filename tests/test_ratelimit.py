@@ -107,6 +107,21 @@ def test_gate_wait_is_bounded_in_time():
     asyncio.run(scenario())
 
 
+def test_slot_context_releases_on_error():
+    async def scenario() -> None:
+        gate = AdmissionGate(max_inflight=1, max_waiting=0, max_wait_s=0)
+        with pytest.raises(RuntimeError):
+            async with gate.slot():
+                assert gate.inflight == 1
+                raise RuntimeError("analysis failed")
+        assert gate.inflight == 0
+        async with gate.slot():
+            with pytest.raises(OverloadedError):
+                await gate.acquire()
+
+    asyncio.run(scenario())
+
+
 def test_cancelled_waiter_does_not_lose_the_slot():
     async def scenario() -> None:
         gate = AdmissionGate(max_inflight=1, max_waiting=5, max_wait_s=5)

@@ -100,14 +100,16 @@ def sniff_format(head: bytes) -> tuple[MediaType, str] | None:
 
 
 def _stream_kinds(path: str) -> tuple[bool, bool]:
-    """(has a real video stream, has an audio stream). Cover art (an attached picture) is not video."""
+    """(has a decodable video stream, has a decodable audio stream). Cover art (an attached picture)
+    is not video; a stream whose codec FFmpeg does not know (no codec context) does not count."""
     import av
     from av.stream import Disposition
 
     try:
         with av.open(path) as container:
-            video = any(not (s.disposition & Disposition.attached_pic) for s in container.streams.video)
-            return video, bool(container.streams.audio)
+            video = any(s.codec_context is not None and not (s.disposition & Disposition.attached_pic)
+                        for s in container.streams.video)
+            return video, any(s.codec_context is not None for s in container.streams.audio)
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise CorruptMediaError(f"cannot open media container: {exc}") from exc
 
@@ -125,12 +127,15 @@ def sniff_file(path: str | Path) -> tuple[MediaType, str]:
             supported={k: list(v) for k, v in SUPPORTED_FORMATS.items()},
         )
     media_type, fmt = found
-    if fmt in ("mp4", "mov") or media_type == "audio":
+    if media_type in ("video", "audio"):
+        # Decoders downstream may rely on it: the sniffed type has a stream they can decode.
         has_video, has_audio = _stream_kinds(str(path))
         if fmt in ("mp4", "mov") and not has_video:
             media_type, fmt = "audio", "m4a"
         if media_type == "audio" and not has_audio:
-            raise CorruptMediaError(f"the {fmt} file has no audio stream")
+            raise CorruptMediaError(f"the {fmt} file has no decodable audio stream")
+        if media_type == "video" and not has_video:
+            raise UnsupportedMediaError(f"the {fmt} file has no decodable video stream")
     return media_type, fmt
 
 

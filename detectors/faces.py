@@ -161,12 +161,12 @@ def align_crop(
     m = cv2.getRotationMatrix2D((c, c), angle, 1.0)
     m[0, 2] -= c - size / 2.0
     m[1, 2] -= c - size / 2.0
-    out = cv2.warpAffine(region, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    out = cv2.warpAffine(region, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
 def _crop_padded(rgb: np.ndarray, x0: int, y0: int, w: int, h: int) -> np.ndarray:
-    """rgb[y0:y0+h, x0:x0+w], mirrored where the window leaves the image."""
+    """rgb[y0:y0+h, x0:x0+w], black where the window leaves the image (mirroring would invent faces)."""
     ih, iw = rgb.shape[:2]
     top, left = max(0, -y0), max(0, -x0)
     bottom, right = max(0, y0 + h - ih), max(0, x0 + w - iw)
@@ -174,7 +174,7 @@ def _crop_padded(rgb: np.ndarray, x0: int, y0: int, w: int, h: int) -> np.ndarra
     if sub.size == 0:
         return np.zeros((h, w, 3), dtype=np.uint8)
     if top or left or bottom or right:
-        sub = cv2.copyMakeBorder(sub, top, bottom, left, right, cv2.BORDER_REFLECT_101)
+        sub = cv2.copyMakeBorder(sub, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     return sub
 
 

@@ -20,12 +20,14 @@ file is an error row, never a failed job.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -42,6 +44,7 @@ MEDIA_EXTENSIONS = frozenset({
 })
 FORMATS = ("jsonl", "parquet")
 SUMMARY_FILE = "_summary.json"
+STEADY_MIN_ROWS = 20  # a "files/s after start-up" figure needs at least this many rows after the first
 MAX_TASK_RETRIES = 2  # a batch whose worker crashed is retried this often on a restarted actor
 # The result's scalar fields copied into their own columns (the usage guide's names).
 RESULT_COLUMNS = ("mediaType", "verdict", "isDeepfake", "fakeProbability", "confidence", "threshold",
@@ -175,9 +178,11 @@ def _write_shard(path: Path, fmt: str, rows: list[dict]) -> None:
 class ShardWriter:
     """Buffers rows and writes them to OUT as shards, each atomically (temp file, fsync, rename)."""
 
-    def __init__(self, out: Path, fmt: str, shard_rows: int = 100, flush_seconds: float = 10.0) -> None:
+    def __init__(self, out: Path, fmt: str, shard_rows: int = 100, flush_seconds: float = 10.0,
+                 critical: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}")
+        self.critical = critical
         self.out, self.fmt = out, fmt
         self.shard_rows, self.flush_seconds = shard_rows, flush_seconds
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -198,13 +203,14 @@ class ShardWriter:
         self.last_flush = time.monotonic()
         if not self.buffer:
             return
-        rows, self.buffer = self.buffer, []
-        name = f"part-{self.run_id}-{self.seq:05d}.{self.fmt}"
-        tmp = self.out / f".tmp-{name}"
-        _write_shard(tmp, self.fmt, rows)
-        os.replace(tmp, self.out / name)
-        self.seq += 1
-        self.written += len(rows)
+        with self.critical():
+            name = f"part-{self.run_id}-{self.seq:05d}.{self.fmt}"
+            tmp = self.out / f".tmp-{name}"
+            _write_shard(tmp, self.fmt, self.buffer)
+            os.replace(tmp, self.out / name)
+            self.seq += 1
+            self.written += len(self.buffer)
+            self.buffer = []
 
 
 def _jsonl_row(row: dict) -> dict:
@@ -451,13 +457,44 @@ def _as_json(result: Any) -> str | None:
     return json.dumps(result) if isinstance(result, dict) else result
 
 
-def _install_sigterm() -> Callable[[], None]:
-    """``ray job stop`` and ``kill`` send SIGTERM: treat it as Ctrl-C so the buffer is written first."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+class Interrupts:
+    """Ctrl-C and SIGTERM (``ray job stop``, ``kill``) raise ``KeyboardInterrupt`` so the rows in
+    memory are written before exiting, but never in the middle of writing a shard: there the
+    interrupt waits until the shard is in place (no row lost, none written twice)."""
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.deferring = False
+        self.pending = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Interrupts:
+        """Install the handlers (again after ``ray.init``, which sets its own SIGTERM handler)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.signal(sig, self._handler)
+                self._previous.setdefault(sig, previous)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.deferring:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,10 +534,11 @@ def main(argv: list[str] | None = None) -> int:
         # Like deepfake-detect: the user running the batch may read their own files.
         settings_update={"allow_local_paths": True, "local_path_roots": []},
     )
-    writer = ShardWriter(out, fmt, args.shard_rows, args.flush_seconds)
+    interrupts = Interrupts()
+    writer = ShardWriter(out, fmt, args.shard_rows, args.flush_seconds, critical=interrupts.deferred)
     run_rows: list[dict] = []
     cluster: dict = {"address": "in-process", "cpus": 1.0, "nodes": 1}
-    restore_sigterm = _install_sigterm()
+    interrupts.__enter__()
     status, started = 0, time.monotonic()
     progress = None
     first: tuple[float, int] | None = None  # (seconds to the first rows, how many): workers' start-up
@@ -508,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         if pending:
             if args.executor == "ray":
                 cluster = start_ray(config)
+                interrupts.__enter__()
             started = time.monotonic()
             progress = Progress(len(pending), enabled=not args.no_progress)
             batches = run_ray(pending, config, cluster) if args.executor == "ray" else run_local(pending, config)
@@ -522,10 +561,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         status = 130
     finally:
-        writer.flush()
+        try:
+            writer.flush()
+        except KeyboardInterrupt:  # a second signal while the last rows are written: they are in place
+            status = 130
+        interrupts.__exit__()
         if progress is not None:
             progress.close()
-        restore_sigterm()
     wall = time.monotonic() - started
     missing = len(pending) - len(run_rows) if status == 0 else 0
     if missing:
@@ -539,7 +581,8 @@ def main(argv: list[str] | None = None) -> int:
         "first_rows_s": round(first[0], 3) if first else None,
         # After the first rows came back (actors up, models loaded): the rate a long run settles at.
         "steady_files_per_s": (round((len(run_rows) - first[1]) / (wall - first[0]), 3)
-                               if first and len(run_rows) > first[1] and wall > first[0] else None),
+                               if first and len(run_rows) - first[1] >= STEADY_MIN_ROWS and wall - first[0] >= 1.0
+                               else None),
         "executor": args.executor, "cluster": cluster, "cpus_per_worker": args.cpus_per_worker,
         "workers": pool_size(config, cluster["cpus"], len(pending)) if args.executor == "ray" and pending else 1,
         "batch_size": args.batch_size, "format": fmt, "status": status,

@@ -246,5 +246,6 @@ def test_sigterm_writes_the_buffer_before_exiting(tmp_path, many_images):
     assert proc.returncode == 130
     summary = json.loads((out / SUMMARY_FILE).read_text())
     rows = read_rows(out)
-    assert 3 <= len(rows) == summary["analysed"] < 24  # every finished file was written on SIGTERM
+    # 3 files had started when the signal came: at least 2 had finished, and every finished one was written.
+    assert 2 <= len(rows) == summary["analysed"] < 24
     assert len({r["source"] for r in rows}) == len(rows)

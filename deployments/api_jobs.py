@@ -271,10 +271,19 @@ class JobRunner:
             return True
         if not await asyncio.to_thread(self.store.claim, job_id, self.runner_id, self.config.lease_s):
             return False
+        if job_id in self.tasks:  # claimed meanwhile by this runner (the sweeper and a request at once)
+            return True
         task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"job-{job_id}")
         self.tasks[job_id] = task
-        task.add_done_callback(lambda _t, j=job_id: self.tasks.pop(j, None))
+        task.add_done_callback(lambda t, j=job_id: self._done(j, t))
         return True
+
+    def _done(self, job_id: str, task: asyncio.Task) -> None:
+        self.tasks.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            # The lease is no longer renewed: the sweeper adopts the job again once it runs out.
+            log.error("job %s stopped on an error; it resumes after its lease runs out", job_id,
+                      exc_info=task.exception())
 
     async def _sweep_forever(self) -> None:
         period = max(0.05, self.config.lease_s / 3)

@@ -49,6 +49,8 @@ MAX_TASK_RETRIES = 2  # a batch whose worker crashed is retried this often on a 
 # The result's scalar fields copied into their own columns (the usage guide's names).
 RESULT_COLUMNS = ("mediaType", "verdict", "isDeepfake", "fakeProbability", "confidence", "threshold",
                   "verdictReason", "modelUsed", "processingTime", "timestamp")
+# The detectors each media type needs (a video's frames go through the image detector).
+NEEDS = {"image": ("image",), "audio": ("audio",), "video": ("video", "image")}
 ROW_COLUMNS = ("source", "ok", "error", "message", "format", "sizeBytes", *RESULT_COLUMNS, "worker", "result")
 
 
@@ -238,11 +240,20 @@ class FileAnalyzer:
         self.media_type = media_type
         self.analyzer = Analyzer(self.settings)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.unavailable: dict[str, str] = {}
         for modality in ("image", "audio", "video"):
             try:
                 self.analyzer.detector(modality)  # type: ignore[arg-type]
-            except Exception as exc:  # reported on each file of that modality, as its error row
+            except Exception as exc:  # reported on each file that needs it, as its error row
+                self.unavailable[modality] = f"{type(exc).__name__}: {exc}"
                 self.log.warning("the %s detector did not load: %s", modality, exc)
+
+    def _check_ready(self, media_type: str) -> None:
+        from detectors.errors import ModelNotReadyError
+
+        for modality in NEEDS[media_type]:
+            if modality in self.unavailable:
+                raise ModelNotReadyError(f"the {modality} detector did not load: {self.unavailable[modality]}")
 
     def analyze_one(self, source: str) -> dict:
         """One file (or URL) → one row; every failure becomes the row's error, never an exception."""
@@ -255,6 +266,7 @@ class FileAnalyzer:
         try:
             ref = open_source(source, parse_media_type(self.media_type), self.settings, scratch)
             row.update(mediaType=ref.media_type, format=ref.format, sizeBytes=ref.size_bytes)
+            self._check_ready(ref.media_type)
             result = self.analyzer.analyze_ref(ref)
             result.source = source
             body = result.to_json_dict()

@@ -340,7 +340,8 @@ class JobStore:
         return [_item(r) for r in rows]
 
     def start_item(self, job_id: str, index: int, runner: str) -> bool:
-        """Mark an item running, only while ``runner`` holds the job's lease; counts the attempt."""
+        """Mark a pending item running, only while ``runner`` holds the job's lease; counts the attempt.
+        False when the lease is gone, the job ended, or the item is already running or finished."""
         now = time.time()
         with self._write() as db:
             held = db.execute("SELECT 1 FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'running'",
@@ -349,7 +350,7 @@ class JobStore:
                 return False
             cur = db.execute(
                 "UPDATE items SET status = 'running', attempts = attempts + 1, updated_at = ? "
-                "WHERE job_id = ? AND idx = ? AND status IN ('pending', 'running')",
+                "WHERE job_id = ? AND idx = ? AND status = 'pending'",
                 (now, job_id, index),
             )
         return cur.rowcount == 1

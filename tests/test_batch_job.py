@@ -249,3 +249,17 @@ def test_sigterm_writes_the_buffer_before_exiting(tmp_path, many_images):
     # 3 files had started when the signal came: at least 2 had finished, and every finished one was written.
     assert 2 <= len(rows) == summary["analysed"] < 24
     assert len({r["source"] for r in rows}) == len(rows)
+
+
+def test_a_detector_that_cannot_load_gives_error_rows_for_its_files_only(standins, folder, tmp_path, monkeypatch):
+    from detectors.settings import get_settings
+
+    monkeypatch.setenv("IMAGE_DETECTOR", "no-such-detector")
+    get_settings.cache_clear()
+    out = tmp_path / "out"
+    assert main([str(folder / "a.png"), str(folder / "sub" / "d.mp4"), str(folder / "c.wav"), "-o", str(out),
+                 "--executor", "local", "--no-progress"]) == 0
+    rows = {Path(r["source"]).name: r for r in read_rows(out)}
+    assert rows["a.png"]["error"] == "model_not_ready" and "image detector" in rows["a.png"]["message"]
+    assert rows["d.mp4"]["error"] == "model_not_ready"  # a video's frames need the image detector
+    assert rows["c.wav"]["ok"] is True

@@ -83,6 +83,7 @@ def test_renewing_own_claim_keeps_running_items(tmp_path):
     store.start_item(job.id, 0, "r1")
     assert store.claim(job.id, "r1", 30)
     assert store.pending_items(job.id)[0].status == "running"
+    assert not store.start_item(job.id, 0, "r1")  # an item runs once at a time, even within one runner
 
 
 def test_cancel_stops_new_items_and_keeps_results(tmp_path):

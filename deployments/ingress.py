@@ -4,11 +4,12 @@ the replica, with the graph's handles and the progress bus shared by all ingress
 from __future__ import annotations
 
 from ray import serve
+from ray.serve.exceptions import RayServeException
 
 from deployments.api import Service
 from deployments.orchestrator import GraphHandles
 from deployments.progress import BusClient, JobEventHub
-from deployments.socketio_server import create_realtime_app
+from deployments.socketio_server import create_realtime_app, socket_capacity
 from deployments.workers import _settings
 from detectors.logs import get_logger
 
@@ -35,5 +36,17 @@ class Ingress:
     def __serve_build_asgi_app__(self):
         # Built here, inside the replica: a module-level socketio.AsyncServer would be a pickled
         # copy whose emits are silently dropped.
-        app, self.realtime = create_realtime_app(self.service, self.hub)
+        app, self.realtime = create_realtime_app(self.service, self.hub, max_connections=_socket_limit())
         return app
+
+
+def _socket_limit() -> int | None:
+    """Sockets this replica accepts, from its ``max_ongoing_requests`` (see ``socket_capacity``)."""
+    try:
+        limit = serve.get_replica_context()._deployment_config.max_ongoing_requests
+    except (RayServeException, AttributeError) as exc:  # not in a replica, or Serve changed
+        log.warning("socket limit unknown (%s): Socket.IO connections are not capped", type(exc).__name__)
+        return None
+    capacity = socket_capacity(int(limit))
+    log.info("Socket.IO: up to %d sockets on this replica (max_ongoing_requests %d)", capacity, limit)
+    return capacity

@@ -37,6 +37,12 @@ MAX_JOBS_PER_CONNECTION = 8
 READINESS_TTL_S = 10.0
 
 
+def socket_capacity(max_ongoing_requests: int) -> int:
+    """Sockets one ingress replica accepts: each holds one of its ``max_ongoing_requests`` for
+    its whole life, so a tenth of them (at least 8) stays free for REST requests."""
+    return max(1, max_ongoing_requests - max(8, max_ongoing_requests // 10))
+
+
 def api_key_from(auth: Any, environ: dict) -> str | None:
     """The key from the connect ``auth`` payload (``api_key``) or the ``X-API-Key`` header."""
     if isinstance(auth, dict):
@@ -55,10 +61,11 @@ class RealtimeServer:
     """The ``socketio.AsyncServer`` of one ingress replica, wired to its ``Service`` and hub."""
 
     def __init__(self, service: Service, hub: JobEventHub, max_jobs_per_connection: int = MAX_JOBS_PER_CONNECTION,
-                 cors_allowed_origins: str | list[str] | None = None) -> None:
+                 max_connections: int | None = None, cors_allowed_origins: str | list[str] | None = None) -> None:
         self.service = service
         self.hub = hub
         self.max_jobs = max_jobs_per_connection
+        self.max_connections = max_connections
         # Ping every 25 s: a dead peer is noticed and its slot freed within about 45 s.
         self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=cors_allowed_origins,
                                         ping_interval=25, ping_timeout=20, logger=False, engineio_logger=False)
@@ -95,6 +102,11 @@ class RealtimeServer:
             except AuthenticationError as exc:
                 raise socketio.exceptions.ConnectionRefusedError(
                     exc.message, {"error": exc.code, "status": exc.http_status}) from None
+        if self.max_connections is not None and len(self.jobs_by_sid) >= self.max_connections:
+            # Refused rather than queued: past this, open sockets would starve REST of request slots.
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"this ingress replica holds its maximum of {self.max_connections} sockets; retry shortly",
+                {"error": "overloaded", "status": 503, "retry_after": 5})
         self.jobs_by_sid[sid] = set()
         self.hub.start()
         # Sent after this handler returns, i.e. after the client has its CONNECT packet.

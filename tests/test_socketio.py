@@ -305,7 +305,7 @@ class TcpCutter:
 
 
 @contextmanager
-def ingress_server(delay: float = 0.0, bus: Any = None) -> Iterator[tuple[str, Any]]:
+def ingress_server(delay: float = 0.0, bus: Any = None, **options: Any) -> Iterator[tuple[str, Any]]:
     """The ingress ASGI app (REST + Socket.IO) under uvicorn; yields (base URL, RealtimeServer)."""
     from deployments.api import Service
     from deployments.progress import BusClient, JobEventHub
@@ -318,7 +318,7 @@ def ingress_server(delay: float = 0.0, bus: Any = None) -> Iterator[tuple[str, A
         handles.image_model = _Delayed(handles.image_model, delay)
         handles.audio_model = _Delayed(handles.audio_model, delay)
     hub = JobEventHub(BusClient(bus, poll_timeout_s=2.0) if bus is not None else None)
-    app, realtime = create_realtime_app(Service(get_settings(), handles, hub), hub)
+    app, realtime = create_realtime_app(Service(get_settings(), handles, hub), hub, **options)
     with running(app) as base:
         yield base, realtime
 
@@ -457,6 +457,30 @@ def test_connection_without_valid_key_is_refused_with_reason(url, key, reason):
     assert refusals and reason in refusals[0]["message"]
     assert refusals[0]["data"] == {"error": "unauthorized", "status": 401}
     assert KEY not in json.dumps(refusals)
+
+
+def test_socket_capacity_leaves_request_slots_for_rest():
+    from deployments.socketio_server import socket_capacity
+
+    assert [socket_capacity(n) for n in (500, 100, 20, 5)] == [450, 90, 12, 1]
+
+
+def test_sockets_over_the_replica_limit_are_refused_and_rest_still_answers(env):
+    with ingress_server(max_connections=2) as (base, realtime):
+        held = [Recorder(base), Recorder(base)]
+        sio = socketio.Client(reconnection=False)
+        refusals: list = []
+        sio.on("connect_error", refusals.append)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            sio.connect(base, auth={"api_key": KEY}, transports=["websocket"], wait_timeout=10)
+        assert refusals[0]["data"]["error"] == "overloaded" and "maximum of 2 sockets" in refusals[0]["message"]
+        assert httpx.get(f"{base}/api/health", timeout=10).status_code == 200
+        held.pop().close()
+        time.sleep(0.2)
+        held.append(Recorder(base))  # a freed slot is reusable
+        assert len(realtime.jobs_by_sid) == 2
+        for c in held:
+            c.close()
 
 
 def test_long_polling_with_upgrade_works_on_one_replica(client, media):

@@ -22,7 +22,7 @@ import numpy as np
 
 from detectors.base import Detector, Prepared, ProgressFn, create, no_progress, register
 from detectors.errors import CorruptMediaError
-from detectors.faces import IMAGE_INPUT_SIZE, Face, FaceDetector, align_crop
+from detectors.faces import IMAGE_INPUT_SIZE, FaceDetector, align_crop
 from detectors.media import MediaRef, load_audio
 from detectors.schema import (
     AnalysisResult,
@@ -42,20 +42,27 @@ from detectors.video.frames import (
     probe_video,
 )
 from detectors.video.fusion import FACE_FEATURES, FEATURE_TEXT, FUSION_FILE, FusionModel, range_severity
-from detectors.video.lipsync import LIP_WINDOW_MAX_FRAMES, LIP_WINDOW_SECONDS, audio_energy_at, mouth_activity
+from detectors.video.lipsync import (
+    LIP_WINDOW_MAX_FRAMES,
+    LIP_WINDOW_SECONDS,
+    audio_energy_at,
+    mouth_activity,
+    mouth_patch,
+)
 from detectors.video.temporal import temporal_analysis
 from detectors.video.tracks import (
     MAX_CONTEXT_FACES,
     MAX_FACES,
+    FaceFollower,
     context_crop,
     context_window,
-    follow_face,
     link_tracks,
     snippet_landmarks,
 )
 
 DETECT_MAX_SIDE = 480  # Haar runs on a copy this large (about 50-100 ms per frame on one core)
 ANALYSIS_MAX_SIDE = 1280  # frames are decoded at most this large (4K clips would waste memory)
+LIP_MAX_SIDE = 640  # lip-window frames: enough for the mouth, a quarter of the pixels of 720p
 DECODE_THREADS = 2
 
 
@@ -203,7 +210,11 @@ class VideoDetector(Detector):
                 "frames": len(frames), "faces": entries}
 
     def _lip_window(self, reader: SnippetReader, index: VideoIndex, records: list[dict], audio: Any) -> dict | None:
-        """Mouth activity and speech loudness over a few contiguous seconds around the clip's middle."""
+        """Mouth activity and speech loudness over a few contiguous seconds around the clip's middle.
+
+        Frames are decoded at most LIP_MAX_SIDE wide and dropped as soon as their mouth patch is
+        taken, so the window costs a few kB whatever the resolution.
+        """
         candidates = [(abs(r["time"] - index.duration / 2), i) for i, r in enumerate(records) if r["faces"]]
         if not candidates:
             return None
@@ -213,16 +224,20 @@ class VideoDetector(Detector):
         n = int(min(LIP_WINDOW_MAX_FRAMES, round(LIP_WINDOW_SECONDS * index.fps), index.total_frames - rec["frame"]))
         if n < 10:
             return None
-        grays: list[np.ndarray] = []
+        follower: FaceFollower | None = None
+        patches: list[np.ndarray | None] = []
         times: list[float] = []
-        for frame in reader.iter_frames(rec["time"], n):
-            grays.append(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY))
+        for frame in reader.iter_frames(rec["time"], n, max_side=LIP_MAX_SIDE):
+            gray = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY)
+            if follower is None:
+                s = gray.shape[1] / max(index.width, 1)
+                follower = FaceFollower(self.faces, tuple(int(round(v * s)) for v in first["sourceBox"]))
+            lm = follower.step(gray)
+            patches.append(None if lm is None else mouth_patch(gray, lm))
             times.append(frame.time)
-        # Landmarks are fitted frame by frame; only the mouth patches' changes are kept.
-        landmarks = follow_face(self.faces, grays, Face(box=tuple(first["box"]), score=first["score"]))
-        if landmarks is None or len(times) < 10:
+        if len(times) < 10 or all(p is None for p in patches):
             return None
-        activity = mouth_activity(grays, landmarks)
+        activity = mouth_activity(patches)
         span = times[-1] - times[0]
         fps = (len(times) - 1) / span if span > 0 else index.fps
         energy = audio_energy_at(audio.samples, audio.sample_rate, np.asarray(times), window=2.0 / fps)

@@ -418,24 +418,28 @@ class SnippetReader:
         """``count`` consecutive frames starting with the frame shown at time ``t``."""
         return list(self.iter_frames(t, count))
 
-    def iter_frames(self, t: float, count: int) -> Iterator[DecodedFrame]:
-        """Like ``read``, one frame at a time (long runs without holding every frame in memory)."""
+    def iter_frames(self, t: float, count: int, max_side: int | None = None) -> Iterator[DecodedFrame]:
+        """Like ``read``, one frame at a time (long runs without holding every frame in memory);
+        ``max_side`` overrides the reader's size limit for these frames."""
         eps = self.index.match_tolerance
         sought = False
         if self._frames is None or self._position >= t - eps or not self._reachable_without_seek(t):
             self._seek_to(t)
             sought = True
-        for item in self._collect(t, count, eps, check_overshoot=sought):
+        side = max_side or self.max_side
+        for item in self._collect(t, count, eps, check_overshoot=sought, max_side=side):
             if item is None:
                 # The demuxer landed after the target (imprecise index): decode from the start instead.
                 self._reopen()
                 self.stats.reopened += 1
                 self._frames = self._container.decode(self._stream)  # type: ignore[union-attr]
-                yield from self._collect(t, count, eps, check_overshoot=False)  # type: ignore[misc]
+                yield from self._collect(t, count, eps, check_overshoot=False, max_side=side)  # type: ignore[misc]
                 return
             yield item
 
-    def _collect(self, t: float, count: int, eps: float, check_overshoot: bool) -> Iterator[DecodedFrame | None]:
+    def _collect(
+        self, t: float, count: int, eps: float, check_overshoot: bool, max_side: int | None
+    ) -> Iterator[DecodedFrame | None]:
         import av
 
         assert self._frames is not None
@@ -453,7 +457,7 @@ class SnippetReader:
                 first = False
                 if ft < t - eps:
                     continue
-                rgb = upright_rgb(frame, self.index.sample_aspect, self.max_side)
+                rgb = upright_rgb(frame, self.index.sample_aspect, max_side)
                 produced += 1
                 yield DecodedFrame(self.index.frame_at(ft), ft, rgb)
                 if produced >= count:

@@ -41,9 +41,8 @@ def mouth_patch(gray: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     return patch.astype(np.float32) / 255.0
 
 
-def mouth_activity(grays: list[np.ndarray], landmarks: np.ndarray) -> np.ndarray:
-    """Mean absolute change of the mouth patch between consecutive frames (len(grays) - 1 values)."""
-    patches = [mouth_patch(g, lm) for g, lm in zip(grays, landmarks, strict=True)]
+def mouth_activity(patches: list[np.ndarray | None]) -> np.ndarray:
+    """Mean absolute change of the mouth patch between consecutive frames (len(patches) - 1 values)."""
     out = []
     for p, q in zip(patches, patches[1:], strict=False):
         out.append(np.nan if p is None or q is None else float(np.mean(np.abs(q - p))))

@@ -76,23 +76,29 @@ def snippet_landmarks(detector: FaceDetector, grays: list[np.ndarray], face: Fac
     return np.stack(points)
 
 
-def follow_face(detector: FaceDetector, grays: list[np.ndarray], face: Face) -> np.ndarray | None:
-    """Landmarks over a longer run of frames: the box follows the landmarks' centre frame to frame."""
-    x, y, w, h = face.box
-    box = (x, y, w, h)
-    prev_centre = None
-    points = []
-    for gray in grays:
-        lm = detector.landmarks(gray, box)
+class FaceFollower:
+    """Landmarks over a run of consecutive frames, one frame at a time (nothing is kept).
+
+    The box follows the landmarks' centre from frame to frame, so a moving head stays framed.
+    """
+
+    def __init__(self, detector: FaceDetector, box: tuple[int, int, int, int]) -> None:
+        self.detector = detector
+        self.box = box
+        self._centre: np.ndarray | None = None
+
+    def step(self, gray: np.ndarray) -> np.ndarray | None:
+        """5x2 landmarks in ``gray`` (None without a landmark model)."""
+        lm = self.detector.landmarks(gray, self.box)
         if lm is None:
             return None
         centre = lm.mean(axis=0)
-        if prev_centre is not None:
-            dx, dy = centre - prev_centre
-            box = (int(round(box[0] + dx)), int(round(box[1] + dy)), w, h)
-        prev_centre = centre
-        points.append(lm.astype(np.float32))
-    return np.stack(points) if points else None
+        if self._centre is not None:
+            dx, dy = centre - self._centre
+            x, y, w, h = self.box
+            self.box = (int(round(x + dx)), int(round(y + dy)), w, h)
+        self._centre = centre
+        return lm.astype(np.float32)
 
 
 @dataclass

@@ -38,15 +38,16 @@ from detectors.settings import PROJECT_ROOT, get_settings
 from detectors.video.fusion import FACE_FEATURES, FUSION_FILE, FusionModel, real_ranges
 from detectors.video.temporal import TEMPORAL_FEATURES
 
-DEFAULT_FEATURES = [
-    "face_track_max",
-    "face_score_mean",
-    "landmark_jitter",
-    "boundary_colour_flicker",
-    "flow_boundary_jump",
-    "audio_logit",
-    "lip_sync",
-]
+TEMPORAL_SET = ["landmark_jitter", "boundary_colour_flicker", "flow_boundary_jump", "box_consistency"]
+# Candidate fusion inputs, declared before looking at val; the one whose train-fitted fusion ranks
+# the val videos best is kept (ties: fewer inputs). Test plays no part in the choice.
+CANDIDATE_SETS: dict[str, list[str]] = {
+    "face": ["face_track_max"],
+    "face-all": ["face_track_max", "face_score_mean", "face_score_q90"],
+    "face+audio": ["face_track_max", "audio_logit", "lip_sync"],
+    "face+temporal": ["face_track_max", *TEMPORAL_SET],
+    "all": ["face_track_max", "face_score_mean", *TEMPORAL_SET, "audio_logit", "lip_sync"],
+}
 RANGED_FEATURES = list(TEMPORAL_FEATURES) + ["lip_sync"]
 CACHE_VERSION = 3  # bump when extraction changes
 
@@ -57,7 +58,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                     help="folder with manifest.csv and the media (read-only)")
     ap.add_argument("--out", default=str(PROJECT_ROOT / "models" / "video"), help="where fusion.json goes")
     ap.add_argument("--split", default=str(PROJECT_ROOT / "models" / "split.json"), help="source-level split")
-    ap.add_argument("--features", default=",".join(DEFAULT_FEATURES), help="comma-separated fusion inputs")
+    ap.add_argument("--features", default="auto",
+                    help="comma-separated fusion inputs, or 'auto': the candidate set that ranks val best")
     ap.add_argument("--C", type=float, default=0.3, help="inverse L2 strength of the fusion regression")
     ap.add_argument("--platt-C", type=float, default=1.0, help="inverse L2 strength of the calibration fits")
     ap.add_argument("--seed", type=int, default=0)
@@ -103,15 +105,20 @@ def _detector_tag(det: Any) -> str:
 
 
 class Extractor:
-    """Runs the pipeline's video steps with the current image and audio detectors, one file at a time."""
+    """Runs the pipeline's video steps with the current image and audio detectors, one file at a time.
+
+    The face/temporal part and the sound-track part are cached separately, each keyed by the
+    detector versions it depends on, so a new audio model does not re-run the video analysis.
+    """
 
     def __init__(self, image_name: str | None, audio_name: str | None, threads: int) -> None:
+        import torch
+
         from detectors.base import create
         from detectors.pipeline import detector_name
 
         settings = get_settings()
-        import torch
-
+        self.settings = settings
         torch.set_num_threads(threads)
         self.video = create("video-default", settings=settings)
         self.video.load()
@@ -125,52 +132,72 @@ class Extractor:
         if name != "none":
             self.audio = create(name, settings=settings)
             self.audio.load()
-        self.tag = hashlib.sha1(
-            f"{CACHE_VERSION}|{settings.max_video_frames}|{_detector_tag(self.image)}|{_detector_tag(self.audio)}".encode()
+        self.video_tag = hashlib.sha1(
+            f"{CACHE_VERSION}|{settings.max_video_frames}|{_detector_tag(self.image)}".encode()
         ).hexdigest()[:12]
+        self.audio_tag = hashlib.sha1(f"{CACHE_VERSION}|{_detector_tag(self.audio)}".encode()).hexdigest()[:12]
 
-    def __call__(self, path: Path) -> dict:
+    def video_part(self, path: Path) -> dict:
+        """Faces, temporal features and the image model's crop scores (audio left out)."""
         from detectors.media import make_media_ref
         from detectors.pipeline import infer_in_chunks
 
         t = time.perf_counter()
-        ref = make_media_ref(path, "video")
-        prepared = self.video.preprocess(ref)
-        prepared.payload["temporal"] = self.video.temporal(prepared)
+        prepared = self.video.preprocess(make_media_ref(path, "video"))
+        prepared.payload["temporal"] = self.video.temporal(prepared)  # type: ignore[attr-defined]
         scores = infer_in_chunks(self.image, prepared.model_inputs) if self.image and prepared.model_inputs else []
-        audio_result = None
-        if self.audio is not None and prepared.audio is not None:
-            ap = self.audio.preprocess_clip(prepared.audio, ref)  # type: ignore[attr-defined]
-            audio_result = self.audio.postprocess(ap, infer_in_chunks(self.audio, ap.model_inputs))
-        values = self.video.feature_values(prepared, [float(s) for s in scores], audio_result)  # type: ignore[attr-defined]
+        values = self.video.feature_values(prepared, [float(s) for s in scores], None)  # type: ignore[attr-defined]
         return {
             "values": {k: (None if v is None or not math.isfinite(float(v)) else float(v)) for k, v in values.items()},
             "crop_scores": [float(s) for s in scores],
-            "audio_p": None if audio_result is None else audio_result.fake_probability,
-            "audio_verdict": None if audio_result is None else audio_result.verdict,
             "faces": prepared.payload["summary"]["faces"],
             "seconds": round(time.perf_counter() - t, 2),
         }
 
+    def audio_part(self, path: Path) -> dict:
+        """The sound track through the audio detector, as the pipeline runs it (None without sound)."""
+        from detectors.media import load_audio, make_media_ref
+        from detectors.pipeline import infer_in_chunks
 
-def extract_all(rows: list[dict], data: Path, extractor: Callable[[Path], dict], cache_path: Path | None,
-                tag: str, log: Callable[[str], None] = print) -> list[dict]:
-    """Features for every row, reusing the cache entry when file, size and detector versions match."""
+        if self.audio is None:
+            return {"audio_p": None, "audio_verdict": None}
+        ref = make_media_ref(path, "video")
+        clip = load_audio(ref.path, self.settings.max_video_seconds + 1.0)
+        if clip is None:
+            return {"audio_p": None, "audio_verdict": None}
+        ap = self.audio.preprocess_clip(clip, ref)  # type: ignore[attr-defined]
+        result = self.audio.postprocess(ap, infer_in_chunks(self.audio, ap.model_inputs))
+        return {"audio_p": result.fake_probability, "audio_verdict": result.verdict}
+
+
+def extract_all(rows: list[dict], data: Path, extractor: Extractor, cache_path: Path | None,
+                log: Callable[[str], None] = print) -> list[dict]:
+    """Features for every row, reusing cache entries when file, size and detector versions match."""
     cache: dict = {}
     if cache_path is not None and cache_path.exists():
         cache = json.loads(cache_path.read_text())
     out = []
     for i, r in enumerate(rows):
         path = data / r["file"]
-        key = f"{tag}|{r['file']}|{path.stat().st_size}"
-        if key not in cache:
-            cache[key] = extractor(path)
+        stem = f"{r['file']}|{path.stat().st_size}"
+        vkey, akey = f"v|{extractor.video_tag}|{stem}", f"a|{extractor.audio_tag}|{stem}"
+        fresh = vkey not in cache or akey not in cache
+        if vkey not in cache:
+            cache[vkey] = extractor.video_part(path)
+        if akey not in cache:
+            cache[akey] = extractor.audio_part(path)
+        if fresh:
             if cache_path is not None:
                 cache_path.parent.mkdir(parents=True, exist_ok=True)
                 cache_path.write_text(json.dumps(cache))
-            log(f"[{i + 1}/{len(rows)}] {r['file']} ({r['split']}, {r['label']}): {cache[key]['seconds']} s, "
-                f"{cache[key]['faces']} face crops")
-        out.append({**r, **cache[key]})
+            log(f"[{i + 1}/{len(rows)}] {r['file']} ({r['split']}, {r['label']}): {cache[vkey]['seconds']} s, "
+                f"{cache[vkey]['faces']} face crops, audio {cache[akey]['audio_verdict']}")
+        item = {**r, **cache[vkey], **cache[akey]}
+        item["values"] = dict(item["values"])
+        if item["audio_verdict"] not in (None, "inconclusive") and item["audio_p"] is not None:
+            p = min(max(float(item["audio_p"]), 1e-4), 1 - 1e-4)
+            item["values"]["audio_logit"] = math.log(p / (1 - p))
+        out.append(item)
     return out
 
 
@@ -205,8 +232,16 @@ def regularised_platt(scores: np.ndarray, labels: np.ndarray, c: float, fitted_o
         raise ValueError(f"calibration on {fitted_on} needs both real and fake examples")
     lr = LogisticRegression(C=c)
     lr.fit(s, y)
-    cal = Calibration(a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]), fitted_on=fitted_on)
-    cal.threshold = round(eer_threshold(np.asarray(cal.probability(s[:, 0])), y), 6)
+    a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    method = "platt (L2)"
+    if a < 0:
+        # On these examples the score ranks the wrong way round. A calibration must not turn a
+        # detector around; it becomes flat instead (p = the base rate, every verdict the same).
+        rate = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+        a, b, method = 0.0, math.log(rate / (1 - rate)), "flat: the score ranks backwards on the calibration set"
+    cal = Calibration(a=a, b=b, fitted_on=fitted_on, method=method)
+    p = np.asarray(cal.probability(s[:, 0]))
+    cal.threshold = round(eer_threshold(p, y), 6) if a > 0 else round(float(p[0]) + 1e-6, 6)
     return cal
 
 
@@ -218,43 +253,76 @@ def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in out.items() if k in keep}
 
 
-def fit(items: list[dict], features: list[str], c: float, platt_c: float, seed: int) -> tuple[FusionModel, dict]:
-    """Fit on train, calibrate on val, measure on every split; returns the model and the metrics."""
+def _fit_lr(train: list[dict], features: list[str], c: float, seed: int):
+    """Standardised, balanced, L2 logistic regression on the features that have values on train."""
     from sklearn.linear_model import LogisticRegression
+
+    usable = [f for f in features if np.isfinite(design(train, [f])).any()]
+    x = design(train, usable)
+    mean, scale = standardiser(x)
+    lr = LogisticRegression(C=c, class_weight="balanced", random_state=seed, max_iter=1000)
+    lr.fit(standardise(x, mean, scale), np.array([it["y"] for it in train]))
+
+    def logits(group: list[dict]) -> np.ndarray:
+        return standardise(design(group, usable), mean, scale) @ lr.coef_[0] + lr.intercept_[0]
+
+    return usable, mean, scale, lr, logits
+
+
+def fit(
+    items: list[dict], feature_sets: dict[str, list[str]], c: float, platt_c: float, seed: int,
+    crop_calibration: Calibration | None = None,
+) -> tuple[FusionModel, dict]:
+    """Fit each candidate feature set on train, keep the one ranking val best (ties: fewer inputs),
+    calibrate it on val, measure on every split; returns the model and the metrics.
+
+    ``crop_calibration`` (the image detector's own face calibration) maps one crop's raw score to
+    the per-frame probability; without it that mapping is fitted on the val crops.
+    """
+    from detectors.evaluation.metrics import auc
 
     by = {s: [it for it in items if it["split"] == s] for s in ("train", "val", "test")}
     for s in ("train", "val"):
         ys = {it["y"] for it in by[s]}
         if ys != {0, 1}:
             raise ValueError(f"the {s} split needs real and fake videos, has labels {sorted(ys)}")
-    usable = [f for f in features if np.isfinite(design(by["train"], [f])).any()]
-    dropped = sorted(set(features) - set(usable))
-    x_train = design(by["train"], usable)
-    mean, scale = standardiser(x_train)
-    y_train = np.array([it["y"] for it in by["train"]])
-    lr = LogisticRegression(C=c, class_weight="balanced", random_state=seed, max_iter=1000)
-    lr.fit(standardise(x_train, mean, scale), y_train)
-
-    def logits(group: list[dict]) -> np.ndarray:
-        return standardise(design(group, usable), mean, scale) @ lr.coef_[0] + lr.intercept_[0]
-
     y_val = np.array([it["y"] for it in by["val"]])
+    candidates: dict[str, dict] = {}
+    best = None
+    for name, feats in sorted(feature_sets.items(), key=lambda kv: len(kv[1])):
+        fitted = _fit_lr(by["train"], feats, c, seed)
+        if not fitted[0]:
+            continue
+        val_auc = auc(y_val, fitted[4](by["val"]))
+        entry = {"features": fitted[0], "val_auc": round(val_auc, 4)}
+        if by["test"]:
+            y_test = np.array([it["y"] for it in by["test"]])
+            entry["test_auc_not_used_for_choice"] = round(auc(y_test, fitted[4](by["test"])), 4)
+        candidates[name] = entry
+        if best is None or val_auc > best[1] + 1e-9:
+            best = (name, val_auc, fitted)
+    if best is None:
+        raise ValueError("no candidate feature set has values on the train split")
+    chosen, _, (usable, mean, scale, lr, logits) = best
+    dropped = sorted(set(feature_sets[chosen]) - set(usable))
     cal = regularised_platt(logits(by["val"]), y_val, platt_c, "val split: " + ", ".join(
         sorted({it["source_repo"] for it in by["val"]})))
-    crop_s = np.array([s for it in by["val"] for s in it["crop_scores"]])
-    crop_y = np.array([it["y"] for it in by["val"] for _ in it["crop_scores"]])
-    if crop_s.size and len(np.unique(crop_y)) == 2:
-        crop_cal = regularised_platt(crop_s, crop_y, platt_c, "val split face crops")
-    else:
-        crop_cal = Calibration(a=1.0, b=0.0, threshold=0.5, method="identity (no face crops on val)")
+    if crop_calibration is None:
+        crop_s = np.array([s for it in by["val"] for s in it["crop_scores"]])
+        crop_y = np.array([it["y"] for it in by["val"] for _ in it["crop_scores"]])
+        if crop_s.size and len(np.unique(crop_y)) == 2:
+            crop_calibration = regularised_platt(crop_s, crop_y, platt_c, "val split face crops")
+        else:
+            crop_calibration = Calibration(a=1.0, b=0.0, threshold=0.5, method="identity (no face crops on val)")
     reals = [it for it in by["train"] if it["y"] == 0]
     ranges = real_ranges({f: [it["values"].get(f) for it in reals] for f in RANGED_FEATURES})
     model = FusionModel(
         features=usable, mean=[round(float(v), 6) for v in mean], scale=[round(float(v), 6) for v in scale],
         coef=[round(float(v), 6) for v in lr.coef_[0]], intercept=round(float(lr.intercept_[0]), 6),
-        calibration=cal, crop_calibration=crop_cal, ranges=ranges,
+        calibration=cal, crop_calibration=crop_calibration, ranges=ranges,
     )
-    metrics: dict[str, Any] = {"features_dropped_no_values": dropped}
+    crop_cal = crop_calibration
+    metrics: dict[str, Any] = {"chosen": chosen, "candidates": candidates, "features_dropped_no_values": dropped}
     for s, group in by.items():
         if not group:
             continue
@@ -270,8 +338,6 @@ def fit(items: list[dict], features: list[str], c: float, platt_c: float, seed: 
             if ok.sum() < 3 or len(np.unique(y[ok])) < 2:
                 continue
             sign = 1.0 if lr.coef_[0][usable.index(f)] >= 0 else -1.0
-            from detectors.evaluation.metrics import auc
-
             singles[f] = round(auc(y[ok], sign * col[ok]), 4)
         metrics[s]["single_feature_auc"] = singles
     crops = {}
@@ -286,6 +352,17 @@ def fit(items: list[dict], features: list[str], c: float, platt_c: float, seed: 
         for s, g in by.items()
     }
     return model, metrics
+
+
+def image_face_calibration(image: Any) -> Calibration | None:
+    """The image detector's own calibration of one face crop's score, when it has one."""
+    fusion = getattr(image, "fusion", None)
+    cal = getattr(fusion, "component_calibration", {}).get("face") if fusion is not None else None
+    if cal is None:
+        return None
+    out = Calibration.from_dict(cal.to_dict())
+    out.fitted_on = f"{getattr(image, 'name', 'image detector')} face calibration: {cal.fitted_on}"
+    return out
 
 
 def _licences(rows: list[dict]) -> list[str]:
@@ -311,6 +388,10 @@ def model_card(model: FusionModel, metrics: dict, rows: list[dict], command: str
         f"{metrics.get('test', {}).get('single_feature_auc', {}).get(f, '-')} | {c:+.3f} |"
         for f, c in zip(model.features, model.coef, strict=True)
     )
+    cands = "\n".join(
+        f"| {name} | {', '.join(c['features'])} | {c['val_auc']} | {c.get('test_auc_not_used_for_choice', '-')} |"
+        for name, c in metrics.get("candidates", {}).items()
+    )
     crops = metrics.get("face_crops", {})
     crop_line = ", ".join(f"{s} AUC {m['auc']} (n={m['n']})" for s, m in crops.items()) or "no face-crop scores"
     info = model.info
@@ -326,9 +407,11 @@ when this file was trained; retrain (`deepfake-train video`) whenever either of 
 - Data: `../shared/data/train` (manifest.csv), video rows only, split by source repository
   (`models/split.json`): train = fit, val = calibration + threshold + per-crop calibration, test = report only.
 - Threshold (EER point on val): {model.calibration.threshold:.4f}; calibration p = sigmoid({model.calibration.a:.3f} z +
-  {model.calibration.b:.3f}) fitted with an L2 penalty because val holds only {metrics.get('val', {}).get('n', '?')} videos.
+  {model.calibration.b:.3f}), method "{model.calibration.method}", fitted with an L2 penalty because val holds only
+  {metrics.get('val', {}).get('n', '?')} videos.
 - Per-crop calibration (per-frame and per-track probabilities): a={model.crop_calibration.a:.3f},
-  b={model.crop_calibration.b:.3f}, threshold {model.crop_calibration.threshold:.4f}; {crop_line}.
+  b={model.crop_calibration.b:.3f}, threshold {model.crop_calibration.threshold:.4f}, from
+  "{model.crop_calibration.fitted_on}"; face crops labelled by their video: {crop_line}.
 
 ## Video-level results
 
@@ -340,6 +423,15 @@ when this file was trained; retrain (`deepfake-train video`) whenever either of 
 
 Train is resubstitution (optimistic). Test sources were used for nothing else. With 5-30 videos per split
 the intervals are wide: these numbers say whether the pipeline works, not how well it generalises.
+
+## Choice of inputs (on val)
+
+Each candidate set was fitted on train and ranked by its AUC on val; the best (ties: fewer inputs) was kept:
+**{metrics.get('chosen')}**. Test AUCs are listed for transparency only; they played no part in the choice.
+
+| candidate | inputs | val AUC | test AUC (not used) |
+|---|---|---|---|
+{cands}
 
 ## Single inputs (AUC of each input alone, signed by its fusion weight)
 
@@ -376,15 +468,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no manifest.csv in {data}", file=sys.stderr)
         return 2
     np.random.seed(args.seed)
-    features = [f.strip() for f in args.features.split(",") if f.strip()]
+    if args.features == "auto":
+        feature_sets = dict(CANDIDATE_SETS)
+    else:
+        feature_sets = {"given": [f.strip() for f in args.features.split(",") if f.strip()]}
+    features = sorted({f for fs in feature_sets.values() for f in fs})
     unknown = set(features) - set(FACE_FEATURES) - set(TEMPORAL_FEATURES) - {"audio_logit", "lip_sync"}
     if unknown:
         print(f"unknown features: {sorted(unknown)}", file=sys.stderr)
         return 2
     rows = load_rows(data, Path(args.split), args.limit)
     extractor = Extractor(args.image_detector, args.audio_detector, args.threads)
-    items = extract_all(rows, data, extractor, Path(args.cache) if args.cache else None, extractor.tag)
-    model, metrics = fit(items, features, args.C, args.platt_C, args.seed)
+    items = extract_all(rows, data, extractor, Path(args.cache) if args.cache else None)
+    model, metrics = fit(items, feature_sets, args.C, args.platt_C, args.seed, image_face_calibration(extractor.image))
     today = dt.date.today().isoformat()
     model.info = {
         "version": f"v{today}",

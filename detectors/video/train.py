@@ -98,10 +98,14 @@ def load_rows(data: Path, split_file: Path, limit: int = 0) -> list[dict]:
 
 
 def _detector_tag(det: Any) -> str:
+    """What identifies a detector's outputs: name and version, or its whole info when it has no version
+    (an untrained and a trained audio detector must not share cache entries)."""
     if det is None:
         return "none"
     info = det.info()
-    return json.dumps({k: info.get(k) for k in ("name", "version")}, sort_keys=True, default=str)
+    if info.get("version"):
+        return json.dumps({k: info.get(k) for k in ("name", "version")}, sort_keys=True, default=str)
+    return json.dumps({k: v for k, v in info.items() if k != "loaded"}, sort_keys=True, default=str)
 
 
 class Extractor:

@@ -423,37 +423,44 @@ class VideoDetector(Detector):
         if fusion is not None and values.get("face_track_max") is not None:
             face_p = round(float(fusion.crop_calibration.probability(values["face_track_max"])), 4)
         lip = temporal.get("lipSync")
+        inputs = set(fusion.features) if fusion is not None else set()
+        not_input = "; computed and range-checked, but not a fusion input of this model (see its model card)"
+        temporal_in = [n for n in tfeats if n in inputs]
+        face_in = [n for n in FACE_FEATURES if n in inputs]
         out = [
             ComponentScore(
-                name="face-tracks", used=n_faces > 0 and fusion is not None, fake_probability=face_p,
-                weight=share(FACE_FEATURES),
-                reason=f"{n_faces} face crop(s) in {len(payload['tracks'])} track(s); the most suspicious track counts"
-                if n_faces else "no face found in the sampled frames",
+                name="face-tracks", used=n_faces > 0 and bool(face_in), fake_probability=face_p,
+                weight=share(face_in) if face_in else None,
+                reason=(f"{n_faces} face crop(s) in {len(payload['tracks'])} track(s); the most suspicious track counts"
+                        if n_faces else "no face found in the sampled frames"),
             ),
             ComponentScore(
                 name="temporal",
-                used=fusion is not None and any(v is not None for v in tfeats.values()),
-                weight=share([n for n in tfeats if fusion is not None and n in fusion.features]),
-                reason=(f"{temporal.get('faceSnippets', 0)} face snippet(s); "
-                        + ", ".join(f"{k}={v:.3g}" for k, v in tfeats.items() if v is not None))
-                if tfeats else "no face snippets",
+                used=bool(temporal_in) and any(tfeats.get(n) is not None for n in temporal_in),
+                weight=share(temporal_in) if temporal_in else None,
+                reason=((f"{temporal.get('faceSnippets', 0)} face snippet(s); "
+                         + ", ".join(f"{k}={v:.3g}" for k, v in tfeats.items() if v is not None))
+                        if any(v is not None for v in tfeats.values()) else "no face snippets")
+                + ("" if temporal_in or fusion is None else not_input),
             ),
             ComponentScore(
                 name="audio-track",
-                used=_has_speech(audio_result) and fusion is not None,
+                used=_has_speech(audio_result) and "audio_logit" in inputs,
                 fake_probability=None if audio_result is None else audio_result.fake_probability,
-                weight=share(["audio_logit"]),
-                reason="no sound track" if audio_result is None
-                else (audio_result.verdict_reason or "speech analysed") if audio_result.verdict == "inconclusive"
-                else f"audio verdict: {audio_result.verdict}",
+                weight=share(["audio_logit"]) if "audio_logit" in inputs else None,
+                reason=("no sound track" if audio_result is None
+                        else (audio_result.verdict_reason or "speech analysed")
+                        if audio_result.verdict == "inconclusive" else f"audio verdict: {audio_result.verdict}")
+                + ("" if "audio_logit" in inputs or fusion is None else "; not a fusion input of this model"),
             ),
             ComponentScore(
                 name="lip-sync",
-                used=lip is not None and fusion is not None,
-                weight=share(["lip_sync"]),
-                reason=f"mouth activity vs speech loudness: r={lip['correlation']:.2f} at {lip['lagSeconds']:+.2f} s "
-                f"over {lip['frames']} frames from {lip['start']:.2f} s" if lip
-                else "needs a tracked face and a sound track with loudness changes",
+                used=lip is not None and "lip_sync" in inputs,
+                weight=share(["lip_sync"]) if "lip_sync" in inputs else None,
+                reason=(f"mouth activity vs speech loudness: r={lip['correlation']:.2f} at {lip['lagSeconds']:+.2f} s "
+                        f"over {lip['frames']} frames from {lip['start']:.2f} s" if lip
+                        else "needs a tracked face and a sound track with loudness changes")
+                + ("" if "lip_sync" in inputs or fusion is None else not_input),
             ),
         ]
         return out

@@ -168,3 +168,5 @@ def test_errors_are_typed(tmp_path):
     long = write_video(tmp_path / "long.webm", seconds=5, fps=5, with_audio=False)
     with pytest.raises(MediaTooLargeError):
         probe_video(str(long), max_seconds=2, max_frames=5)
+    with pytest.raises(MediaTooLargeError, match="19200 pixels, over the limit of 10000"):
+        probe_video(str(long), max_seconds=60, max_frames=5, max_pixels=10_000)  # 160x120 frames

@@ -123,7 +123,7 @@ class VideoDetector(Detector):
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         n_max = self.settings.max_video_frames
-        index = probe_video(ref.path, self.settings.max_video_seconds, n_max)
+        index = probe_video(ref.path, self.settings.max_video_seconds, n_max, self.settings.max_image_pixels)
         samples = plan_samples(index, n_max)
         timings["probe"] = round(time.perf_counter() - t0, 4)
         progress("video_frames", 0.0, {"planned": len(samples), "totalFrames": index.total_frames,

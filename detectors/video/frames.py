@@ -156,10 +156,11 @@ def _rotation_steps(rotation: float) -> int:
     return int(round(rotation / 90.0)) % 4
 
 
-def probe_video(path: str, max_seconds: float, max_frames: int) -> VideoIndex:
+def probe_video(path: str, max_seconds: float, max_frames: int, max_pixels: int | None = None) -> VideoIndex:
     """Index the clip by demuxing (not decoding) its video packets, and find scene cuts.
 
-    Raises ``MediaTooLargeError`` as soon as the clip runs past ``max_seconds`` (bounded work),
+    Raises ``MediaTooLargeError`` when the stream header declares frames over ``max_pixels``
+    (before anything is decoded) or as soon as the clip runs past ``max_seconds`` (bounded work),
     ``UnsupportedMediaError`` when there is no video stream, ``CorruptMediaError`` when no frame
     can be read.
     """
@@ -171,6 +172,13 @@ def probe_video(path: str, max_seconds: float, max_frames: int) -> VideoIndex:
             raise UnsupportedMediaError("the file has no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
+        coded = int(ctx.width or 0) * int(ctx.height or 0)
+        if max_pixels is not None and coded > max_pixels:
+            raise MediaTooLargeError(
+                f"video frames are {ctx.width}x{ctx.height} = {coded} pixels, over the limit of {max_pixels}",
+                pixels=coded,
+                limit=max_pixels,
+            )
         ctx.thread_type = "SLICE"  # frame threading would delay the key frames we decode here
         tb = stream.time_base or Fraction(1, 90000)
         has_audio = bool(container.streams.audio)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 IMAGE_INPUT_SIZE = 224
-DETECT_MAX_SIDE = 640  # faces are found on a copy no larger than this (speed); boxes map back
+DETECT_MAX_SIDE = 512  # faces are found on a copy no larger than this (speed); boxes map back
 MIN_FACE_FRACTION = 0.06  # smallest face searched for, as a fraction of the short side of the copy
 MIN_FACE_PIXELS = 20
 PAD_FRACTION = 0.2

@@ -1,8 +1,11 @@
 """Normal ranges of the forensic features (measured on real photos) and the anomalies they raise.
 
 A feature becomes an anomaly only when its value leaves the range measured on real images of
-the training split; the range is stored beside the weights (``forensic_ranges.json``). The
-same exceedances, summed, give the forensic component of the fusion.
+the training split, as they are and after ordinary re-saving (JPEG q90, shrinking); the range is
+stored beside the weights (``forensic_ranges.json``). The same exceedances, summed, give the
+forensic component of the fusion. The error level itself (how much one more JPEG save changes
+the picture) says how the file was last saved, not whether it was manipulated: it is measured
+but raises no anomaly; its spread between regions and between face and surroundings do.
 """
 
 from __future__ import annotations
@@ -97,11 +100,6 @@ SPECS: dict[str, FeatureSpec] = {
     "double_jpeg": FeatureSpec(
         "Compression artifacts", "double-compression trace", "high",
         "DCT histograms show periodic gaps: the JPEG was compressed twice with different qualities",
-    ),
-    "error_level": FeatureSpec(
-        "Compression artifacts", "error level", "both",
-        "the image changes more on re-compression than real photos (never or lightly compressed)",
-        "the image barely changes on re-compression", scale="log10",
     ),
     "error_level_spread": FeatureSpec(
         "Compression artifacts", "error-level spread", "high",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_COLUMNS = ("n_real", "n_fake", "auc", "eer", "accuracy", "tpr", "tnr", "ece")
+_COLUMNS = ("n_real", "n_fake", "auc", "eer", "accuracy", "tpr", "tnr", "ece", "real_with_forensic_anomaly")
 
 
 def _table(metrics: dict, split: str) -> list[str]:
@@ -36,7 +36,13 @@ def write_model_card(path: Path, rec: dict) -> None:
         rec["command"],
         "```",
         "",
-        f"Seed {rec['seed']}; wall time {rec['wall_s']:.0f} s on 2 shared CPU cores.",
+        f"Seed {rec['seed']}; wall time {rec['wall_s']:.0f} s on 2 shared CPU cores"
+        + (
+            " (training-crop and evaluation features read from the cache of an identical earlier run; "
+            "a cold run extracts them first, about 25 minutes on 2 busy shared cores)."
+            if rec.get("features_from_cache")
+            else "."
+        ),
         "",
         "## What it is",
         "",

@@ -137,20 +137,20 @@ class DefaultImageDetector(ImageDetectorBase):
             height=ev.height,
         )
         faces: list[FaceResult] = []
+        face_thr = self.face_threshold
         for i, face in enumerate(ev.faces):
-            fs = forensic_image + (forensic_faces[i] if i < len(forensic_faces) else 0.0)
-            pf = fusion.probability({"whole": s_whole, "face": face_scores[i], "forensic": fs})
-            faces.append(FaceResult(box=face.box, fake_probability=round(pf, 4), is_deepfake=pf >= thr))
-            if pf >= thr:
+            pf = self.face_probability(face_scores[i])
+            faces.append(FaceResult(box=face.box, fake_probability=round(pf, 4), is_deepfake=pf >= face_thr))
+            if pf >= face_thr:
                 x, y, w, h = face.box
                 anomalies.append(
                     Anomaly(
                         type="Facial inconsistency",
-                        severity=severity_of(pf, thr),
+                        severity=severity_of(pf, face_thr),
                         description=(
                             f"Face {i + 1} (at x={x}, y={y}, {w}x{h} px) looks manipulated to the trained model: "
-                            f"probability of fake {pf:.2f} (threshold {thr:.2f}); it was trained on blended "
-                            "(face-swap-like) and generated faces."
+                            f"probability of fake {pf:.2f} (face threshold {face_thr:.2f}); it was trained on "
+                            "blended (face-swap-like) and generated faces."
                         ),
                         value=round(pf, 4),
                     )
@@ -204,6 +204,23 @@ class DefaultImageDetector(ImageDetectorBase):
         ]
         result.anomalies = sorted(anomalies, key=lambda a: {"high": 0, "medium": 1, "low": 2}[a.severity])
         return result
+
+    def face_probability(self, score: float) -> float:
+        """Calibrated probability that one aligned face crop is fake, from its raw ``infer`` logit.
+
+        Uses the face component's own Platt mapping (fitted on validation face crops); the video
+        detector can call this for the face crops it scores.
+        """
+        cal = self.fusion.component_calibration.get("face")
+        if cal is None:
+            return float(self.fusion.probability({"whole": score, "face": score, "forensic": 0.0}))
+        return float(cal.probability(score))
+
+    @property
+    def face_threshold(self) -> float:
+        """Operating threshold for ``face_probability`` (the face component's EER point on val)."""
+        cal = self.fusion.component_calibration.get("face")
+        return float(cal.threshold) if cal is not None else self.fusion.threshold
 
     def _component_p(self, name: str, score: float | None) -> float | None:
         cal = self.fusion.component_calibration.get(name)

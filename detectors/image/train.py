@@ -31,7 +31,7 @@ import numpy as np
 
 from detectors.settings import PROJECT_ROOT
 
-CACHE_VERSION = "img-v3"
+CACHE_VERSION = "img-v4"
 MAX_PIXELS = 50_000_000
 CONDITIONS = ("as-is", "jpeg-q90", "resized256-jpeg-q90")
 FIT_CONDITIONS = ("as-is", "jpeg-q90")
@@ -107,23 +107,32 @@ def _file_key(p: Path) -> tuple[str, int]:
 
 
 def measure_ranges(items: list[Item], faces_of, cache: Cache):
+    """Ranges over train-split real photos as they are and after ordinary re-saving, so that
+    a benign JPEG q90 save or a shrink is not, by itself, an anomaly."""
     from detectors.image import forensics
     from detectors.image.anomalies import FeatureRanges
     from detectors.media import load_image
 
     rows: list[dict[str, float]] = []
-    for it in items:
-        key = ("forensics", _file_key(it.file))
-        rep = cache.get(*key)
-        if rep is None:
-            rgb = load_image(it.file, MAX_PIXELS)
-            luma, q = forensics.read_jpeg_luma(str(it.file))
-            rep = forensics.analyse(rgb, [f.box for f in faces_of(it)], luma, q)
-            cache.put(rep, *key)
-        rows.append(rep.image)
-        rows.extend(rep.faces)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        for it in items:
+            for cond in CONDITIONS:
+                key = ("forensics", cond, _file_key(it.file))
+                rep = cache.get(*key)
+                if rep is None:
+                    path = _condition_file(it.file, cond, Path(tmpdir))
+                    rgb = load_image(path, MAX_PIXELS)
+                    luma, q = forensics.read_jpeg_luma(str(path))
+                    s = rgb.shape[1] / load_image(it.file, MAX_PIXELS).shape[1] if cond != "as-is" else 1.0
+                    boxes = [tuple(int(round(v * s)) for v in f.box) for f in faces_of(it)]
+                    rep = forensics.analyse(rgb, boxes, luma, q)
+                    cache.put(rep, *key)
+                rows.append(rep.image)
+                rows.extend(rep.faces)
     sources = sorted({it.source for it in items})
-    return FeatureRanges.fit(rows, source=f"{len(items)} train-split real images from {', '.join(sources)}")
+    return FeatureRanges.fit(
+        rows, source=f"{len(items)} train-split real images from {', '.join(sources)}; as-is, JPEG q90, 256 px + JPEG q90"
+    )
 
 
 # --- 2. training crops -----------------------------------------------------------------------
@@ -139,6 +148,7 @@ def training_set(items: list[Item], faces_of, model, args, cache: Cache) -> dict
            args.fake_variants, [_file_key(it.file) for it in items])
     cached = cache.get(*key)
     if cached is not None:
+        cached["from_cache"] = True
         return cached
     rng = np.random.default_rng(args.seed)
     crops: list[np.ndarray] = []
@@ -410,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_preprocess_s_test": timing,
         "metrics": metrics,
         "wall_s": round(time.perf_counter() - t0, 1),
+        "features_from_cache": bool(train.get("from_cache", False)),
     }
     (args.out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     from detectors.image.card import write_model_card
@@ -427,6 +438,7 @@ def evaluate(det, evals: dict, by_split: dict, head) -> dict:
     out: dict[str, dict] = {}
     for (split, cond), recs in evals.items():
         probs, labels, kinds, inconclusive = [], [], [], 0
+        alarms: list[int] = []  # per real image: forensic anomalies of medium or high severity
         for rec, it in zip(recs, by_split[split], strict=True):
             prepared = Prepared(ref=None, payload={"evidence": rec["evidence"]})
             scores = head.logits(rec["x"]).tolist() if rec["x"].shape[0] and rec["x"].shape[1] > 1 else []
@@ -434,6 +446,8 @@ def evaluate(det, evals: dict, by_split: dict, head) -> dict:
             if res.verdict == "inconclusive":
                 inconclusive += 1
                 continue
+            if it.label == 0:
+                alarms.append(sum(1 for a in res.anomalies if a.normal_range is not None and a.severity != "low"))
             probs.append(res.fake_probability)
             labels.append(it.label)
             kinds.append(it.kind)
@@ -441,6 +455,8 @@ def evaluate(det, evals: dict, by_split: dict, head) -> dict:
         thr = det.fusion.threshold
         allm = M.summary(p, y, thr)
         allm["inconclusive"] = inconclusive
+        if alarms:
+            allm["real_with_forensic_anomaly"] = round(float(np.mean(np.array(alarms) > 0)), 4)
         out[f"{split}/{cond}/all"] = allm
         for kind in sorted(set(kinds) - {"real-photo"}):
             m = (y == 0) | (k == kind)

@@ -57,6 +57,7 @@ class VideoIndex:
     has_timestamps: bool
     scene_cuts: list[SceneCut] = field(default_factory=list)
     keyframes_scanned: int = 0
+    start_pts: int = 0  # presentation timestamp (stream time base) of the first frame: time 0
 
     def summary(self) -> dict:
         """Plain, small, picklable facts for results and payloads (no per-frame arrays)."""
@@ -275,6 +276,7 @@ def probe_video(path: str, max_seconds: float, max_frames: int, max_pixels: int 
             variable_frame_rate=vfr,
             has_timestamps=has_timestamps,
             keyframes_scanned=len(thumbs),
+            start_pts=int(start),
         )
     index.scene_cuts = [
         SceneCut(time=c.time, index=index.frame_at(c.time), distance=c.distance) for c in find_scene_cuts(cut_times)
@@ -389,8 +391,7 @@ class SnippetReader:
         self._frames = None
         self._position = -math.inf
         self._next_index = 0
-        first = self._stream.start_time
-        self._start_pts = int(first) if first is not None else 0
+        self._start_pts = self.index.start_pts  # the index's time origin (its first frame), not start_time
 
     def _seek_to(self, t: float) -> None:
         """Position the decoder at the key frame at or before ``t``; from the start if seeking fails."""
@@ -405,7 +406,7 @@ class SnippetReader:
             self._frames = self._container.decode(self._stream)
             return
         tb = self._stream.time_base
-        target = self._start_pts + int(math.floor(k / float(tb)))
+        target = self._start_pts + int(round(k / float(tb)))  # k came from an exact key-frame pts
         try:
             self._container.seek(target, backward=True, any_frame=False, stream=self._stream)
         except av.error.FFmpegError:

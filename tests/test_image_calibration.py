@@ -27,7 +27,7 @@ def test_anomaly_only_outside_the_real_range(tmp_path):
     high = ranges.anomalies({"noise_level": r.lo - 2 * width})
     assert [a.severity for a in low] == ["low"] and [a.severity for a in high] == ["high"]
     a = high[0]
-    assert a.type == "Texture anomaly" and "less sensor noise" in a.description and a.normal_range == (round(r.lo, 4), round(r.hi, 4))
+    assert a.type == "Texture anomaly" and "less sensor noise" in a.description and a.normal_range == (float(f"{r.lo:.4g}"), float(f"{r.hi:.4g}"))
     assert ranges.score({"noise_level": r.lo - 2 * width}) == pytest.approx(2.0)
     ranges.save(tmp_path / "r.json")
     again = FeatureRanges.load(tmp_path / "r.json")
@@ -75,3 +75,11 @@ def test_ece_and_summary_on_known_values():
     m = summary(p, y, 0.5)
     assert m["auc"] == 1.0 and m["eer"] == 0.0 and m["accuracy"] == 1.0
     assert summary(np.array([0.2]), np.array([1]), 0.5)["tpr"] == 0.0
+
+
+def test_log_features_are_reported_in_natural_units():
+    rows = [{"face_noise_ratio": float(v)} for v in np.linspace(-1.0, 1.0, 50)]  # log2 ratios 0.5x..2x
+    ranges = FeatureRanges.fit(rows)
+    (a,) = ranges.anomalies({"face_noise_ratio": 3.0}, where="face 1")
+    assert a.value == 8.0 and a.normal_range[0] == pytest.approx(0.5, rel=0.02) and a.normal_range[1] == pytest.approx(2.0, rel=0.02)
+    assert "8.00x" in a.description and a.type == "Facial inconsistency"

@@ -192,18 +192,24 @@ class FeatureRanges:
             why = spec.high_means if value > r.hi else spec.low_means
             desc = (
                 f"In {where}, {why}: {spec.label} {_show(value, spec.scale)} is outside the range "
-                f"{_show(r.lo, spec.scale)}–{_show(r.hi, spec.scale)} measured on {r.n} real photos."
+                f"{_show(r.lo, spec.scale)}–{_show(r.hi, spec.scale)} measured on real photos ({r.n} samples)."
             )
             out.append(
                 Anomaly(
                     type=spec.type,
                     severity=severity,
                     description=desc,
-                    value=round(float(value), 4),
-                    normal_range=(round(r.lo, 4), round(r.hi, 4)),
+                    value=_plain(value, spec.scale),
+                    normal_range=(_plain(r.lo, spec.scale), _plain(r.hi, spec.scale)),
                 )
             )
         return out
+
+
+def _plain(value: float, scale: str) -> float:
+    """The value in its natural unit (stored log features de-logged), as the description shows it."""
+    v = 10**value if scale == "log10" else 2**value if scale == "log2" else value
+    return float(f"{v:.4g}")
 
 
 def _show(value: float, scale: str) -> str:

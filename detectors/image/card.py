@@ -24,6 +24,10 @@ def _table(metrics: dict, split: str) -> list[str]:
     return lines
 
 
+def _weights(w: dict) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in w.items())
+
+
 def write_model_card(path: Path, rec: dict) -> None:
     data = rec["data"]
     fusion = rec["fusion"]
@@ -50,9 +54,11 @@ def write_model_card(path: Path, rec: dict) -> None:
         "not from this folder.",
         f"- Head: standardised logistic regression (C = {rec['head']['C']}, chosen on the val sources), `head.npz`.",
         "- Inputs: the whole image resized to 224 px and each aligned face crop (`detectors.faces.align_crop`).",
-        "- Forensic features on native-resolution pixels; normal ranges from train-split real photos in "
-        "`forensic_ranges.json` (percentiles 0.5–99.5).",
-        f"- Fusion (`fusion.json`): with a face {fusion['with_face']}, without {fusion['without_face']}; "
+        "- Forensic features on native-resolution pixels; normal ranges (percentiles 0.5–99.5) from the "
+        "train-split real photos as they are, re-saved as JPEG q90, and shrunk to 256 px + JPEG q90, in "
+        "`forensic_ranges.json`.",
+        f"- Fusion (`fusion.json`): weights with a face {_weights(fusion['with_face'])}, "
+        f"without a face {_weights(fusion['without_face'])}; "
         f"Platt calibration and threshold {fusion['threshold']:.3f} (EER point) fitted on {fusion['fitted_on']}.",
         "",
         "## Data (source-level split, `models/split.json`)",
@@ -70,6 +76,12 @@ def write_model_card(path: Path, rec: dict) -> None:
         "",
         "Augmentation for every class: size normalisation (short side drawn log-uniformly in 112–768 px, "
         "shrink only), tight face crops, random crops, flips, JPEG (q 60–100) / WebP / PNG round trips.",
+        "",
+        "In-distribution check (grouped 4-fold cross-validation over the training crops, folds by source "
+        "image; AUC of each fake kind against the real crops): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in rec.get("train_grouped_cv_auc", {}).items())
+        + ". High numbers here and chance on the test source mean the head learns its training sources, "
+        "not fakeness in general.",
         "",
         "## Metrics",
         "",

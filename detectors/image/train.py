@@ -259,6 +259,24 @@ def fit_head(train: dict[str, np.ndarray], c: float):
     )
 
 
+def grouped_cv(train: dict[str, np.ndarray], c: float, folds: int = 4) -> dict[str, float]:
+    """Out-of-fold AUC per fake kind on the training crops, folds grouped by source image
+    (in-distribution: how well the head learns its own training kinds)."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    oof = np.zeros(len(train["y"]))
+    for tr, te in GroupKFold(folds).split(train["x"], train["y"], train["group"]):
+        head = fit_head({"x": train["x"][tr], "y": train["y"][tr]}, c)
+        oof[te] = head.logits(train["x"][te])
+    out = {"all": round(float(roc_auc_score(train["y"], oof)), 4)}
+    for kind in np.unique(train["kind"]):
+        m = (train["kind"] == kind) | (train["kind"] == "real")
+        if kind != "real" and len(np.unique(train["y"][m])) == 2:
+            out[str(kind)] = round(float(roc_auc_score(train["y"][m], oof[m])), 4)
+    return out
+
+
 def input_auc(head, recs: list[dict], items: list[Item]) -> float:
     """AUC of the head over every model input (whole and faces) of validation images."""
     from sklearn.metrics import roc_auc_score
@@ -361,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  C={c}: val input AUC {aucs[c]:.3f}")
     best_c = max(grid, key=lambda c: (np.nan_to_num(aucs[c], nan=-1), -c))
     head = fit_head(train, best_c)
+    train_cv = grouped_cv(train, best_c)
+    log(f"  train-split grouped CV AUC (in-distribution): {train_cv}")
     version = f"{datetime.now(UTC).strftime('%Y%m%d')}-seed{args.seed}"
     head.meta = {
         "version": version,
@@ -413,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         "head": head.meta,
         "fusion": {"with_face": fusion.with_face, "without_face": fusion.without_face,
                    "threshold": fusion.threshold, "fitted_on": fusion.fitted_on},
+        "train_grouped_cv_auc": train_cv,
         "train_crops_by_kind": {str(k): int((train["kind"] == k).sum()) for k in np.unique(train["kind"])},
         "data": {s: {"real": sum(1 - i.label for i in its), "fake": sum(i.label for i in its),
                      "sources": sorted({i.source for i in its})} for s, its in by_split.items()},

@@ -180,6 +180,22 @@ def serve_app(scratch: Path) -> Iterator[tuple[str, None]]:
         yield base, None
 
 
+def internal_errors(log_dir: Path) -> Counter:
+    """The exception line closing each "internal error" traceback in the service's log files."""
+    found: Counter = Counter()
+    for path in sorted(log_dir.glob("*.log*")) if log_dir.exists() else []:
+        lines = path.read_text(errors="replace").splitlines()
+        for i, line in enumerate(lines):
+            if "internal error" in line:
+                j = i + 1
+                while j < len(lines) and (lines[j].startswith((" ", "Traceback", "The above", "During"))
+                                          or not lines[j].strip()):
+                    j += 1
+                if j < len(lines):
+                    found[lines[j][:200]] += 1
+    return found
+
+
 def leftovers(scratch: Path) -> list[Path]:
     return sorted(scratch.rglob("*")) if scratch.exists() else []
 
@@ -196,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate", type=int, default=8, help="in-process: admission slots (and queue places)")
     parser.add_argument("--timeout", type=float, default=60.0, help="a request with no answer by then is a failure")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="per phase: stop starting requests after")
+    parser.add_argument("--keep-logs", type=Path, help="copy the service's log folder here")
     args = parser.parse_args(argv)
 
     kinds = ("image", "image", "audio", "url", "video")
@@ -233,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         left = [] if args.url else leftovers(scratch)
         if not args.url:
             print(f"scratch files left: {len(left)}")
+            for line, n in internal_errors(tmp_path / "logs").items():
+                print(f"internal error in the service log x{n}: {line}")
+            if args.keep_logs:
+                import shutil
+
+                shutil.copytree(tmp_path / "logs", args.keep_logs, dirs_exist_ok=True)
     bad = len(steady.bad_5xx()) + len(overload.bad_5xx())
     print(f"RESULT: {len(steady.ok()) / steady.wall if steady.wall else 0:.1f} req/s held at concurrency "
           f"{min(args.concurrency, args.gate) if not (args.url or args.serve) else args.concurrency}, "

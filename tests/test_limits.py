@@ -1,7 +1,7 @@
 """Every limit is a setting, and every refusal is a 4xx with a message that names the limit.
 
-Bytes (uploads, URLs, local paths), image pixels (decompression bombs, checked from the header),
-video duration and sampled frames, audio duration. Over HTTP with the stand-in detectors, and at
+Bytes (uploads, URLs, local paths), image pixels (decompression bombs, checked from the header;
+video frames too), video duration and sampled frames, audio duration. Over HTTP with the stand-in detectors, and at
 the library level with the real video path.
 """
 
@@ -172,8 +172,6 @@ def test_real_video_detector_applies_the_duration_setting(tmp_path):
         det.preprocess(make_media_ref(path))
 
 
-@pytest.mark.xfail(strict=True, reason="video frames are not checked against max_image_pixels before decoding "
-                                       "(detectors/video/frames.py probe_video); see docs/hardening.md")
 def test_real_video_detector_refuses_frames_over_the_pixel_setting(tmp_path):
     from detectors.media import make_media_ref
 

@@ -1,4 +1,12 @@
-"""Move prepared media between deployments by reference (Ray object store), not through every hop."""
+"""Package prepared media for the hops between deployments.
+
+A ``Prepared`` is split into the model inputs (in chunks, so the ingress can score them batch by
+batch and report progress), the sound track and the rest. The parts travel *by value*: Ray puts
+large handle arguments into its object store itself (zero-copy for numpy on one node). Explicit
+``ray.put`` refs nested in a streamed result were tried first and lost their reference counts
+under load (``ReferenceCountingAssertionError``, Ray issue 58080, unfixed in 2.60): values are the
+robust choice until that is fixed.
+"""
 
 from __future__ import annotations
 
@@ -15,39 +23,35 @@ from detectors.base import Prepared
 
 @dataclass
 class PreparedHandle:
-    """A ``Prepared`` split for transport: the model inputs in chunks and the rest, each an ObjectRef."""
+    """A ``Prepared`` split for transport: the model inputs in chunks, the sound track, the rest."""
 
     media_type: str
-    prepared: Any  # ObjectRef[Prepared] (model_inputs and audio removed)
-    input_chunks: list[Any] = field(default_factory=list)  # ObjectRef[list[np.ndarray]] each
+    prepared: Any  # Prepared (model_inputs and audio removed)
+    input_chunks: list[Any] = field(default_factory=list)  # list[np.ndarray] each
     n_inputs: int = 0
-    audio: Any = None  # ObjectRef[AudioClip] | None
+    audio: Any = None  # AudioClip | None
     summary: dict = field(default_factory=dict)
 
 
-def _put(value: Any) -> Any:
-    # Without a Ray runtime (in-process tests, notebooks) there is no store: keep the value itself.
-    return ray.put(value) if ray.is_initialized() else value
-
-
 def offload(prepared: Prepared, media_type: str, chunk_size: int) -> PreparedHandle:
-    """Put a ``Prepared`` into the object store; only the small handle travels through the ingress."""
+    """Split a ``Prepared`` into chunks of model inputs, the sound track and the rest."""
     inputs, audio = prepared.model_inputs, prepared.audio
     prepared.model_inputs, prepared.audio = [], None
-    chunks = [_put(inputs[i : i + chunk_size]) for i in range(0, len(inputs), chunk_size)]
+    chunks = [inputs[i : i + chunk_size] for i in range(0, len(inputs), chunk_size)]
     summary = {"inputs": len(inputs), **dict(prepared.payload.get("summary", {}))}
     return PreparedHandle(
         media_type=media_type,
-        prepared=_put(prepared),
+        prepared=prepared,
         input_chunks=chunks,
         n_inputs=len(inputs),
-        audio=_put(audio) if audio is not None else None,
+        audio=audio,
         summary=summary,
     )
 
 
 async def resolve(value: Any) -> Any:
-    """Await an ObjectRef (nested refs are not resolved by Ray); pass anything else through."""
+    """Await an ObjectRef (a caller may still pass one; nested refs are not resolved by Ray);
+    pass values through."""
     if isinstance(value, ray.ObjectRef):
         return await value
     return value

@@ -35,6 +35,21 @@ class GraphHandles:
     aggregator: Any
 
 
+REPLICA_DEATH = ("ActorDiedError", "RayActorError", "ActorUnavailableError", "WorkerCrashedError")
+
+
+async def score_with_retry(model: Any, chunk: Any) -> list[float]:
+    """Scoring is repeatable: when the model replica died under the call, try once more (another
+    replica or its replacement answers) before the error reaches the client."""
+    try:
+        return await model.score.remote(chunk)
+    except Exception as exc:
+        if type(exc).__name__ not in REPLICA_DEATH and type(getattr(exc, "cause", None)).__name__ not in REPLICA_DEATH:
+            raise
+        await asyncio.sleep(0.5)
+        return await model.score.remote(chunk)
+
+
 class Progress:
     """Maps stage fractions into one monotonic 0..100 percentage."""
 
@@ -73,12 +88,16 @@ class Orchestrator:
         total = len(prepared.input_chunks)
         results: list[list[float] | None] = [None] * total
 
-        async def one(i: int, ref: Any) -> None:
+        offsets = [0]
+        for chunk in prepared.input_chunks[:-1]:
+            offsets.append(offsets[-1] + (len(chunk) if isinstance(chunk, list) else 0))
+
+        async def one(i: int, chunk: Any) -> None:
             nonlocal done
-            results[i] = await model.score.remote(ref)
+            results[i] = await score_with_retry(model, chunk)
             done += 1
             await progress.at(stage, lo + (hi - lo) * done / total, f"scored {done}/{total} batches",
-                              {"batch": i, "scores": results[i]})
+                              {"batch": i, "offset": offsets[i], "scores": results[i]})
 
         await asyncio.gather(*(one(i, ref) for i, ref in enumerate(prepared.input_chunks)))
         return [s for chunk in results for s in (chunk or [])]

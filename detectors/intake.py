@@ -37,6 +37,7 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         connect_timeout=settings.fetch_connect_timeout,
         read_timeout=settings.fetch_read_timeout,
         max_redirects=settings.fetch_max_redirects,
+        total_timeout=settings.fetch_total_timeout,
         allow_private=settings.allow_private_urls,
     )
 

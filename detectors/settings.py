@@ -60,10 +60,14 @@ class Settings(BaseSettings):
     fetch_connect_timeout: float = Field(default=5.0, gt=0)
     fetch_read_timeout: float = Field(default=30.0, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    fetch_total_timeout: float = Field(default=120.0, gt=0, description="Whole download, redirects included.")
 
     # Protection.
     rate_limit_per_minute: int = Field(default=120, ge=0, description="Requests per API key per minute; 0 = off.")
     request_timeout_s: float = Field(default=300.0, gt=0)
+    max_concurrent_analyses: int = Field(default=32, ge=1, description="Per ingress replica; more wait.")
+    max_queued_analyses: int = Field(default=64, ge=0, description="Waiting per ingress replica; more get 503.")
+    queue_timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for a slot before 503.")
 
     # Jobs.
     job_db_path: Path = PROJECT_ROOT / "temp" / "jobs.sqlite3"

@@ -24,6 +24,7 @@ from typing import Any
 import socketio
 from pydantic import ValidationError
 
+from deployments import ratelimit
 from deployments.api import AnalyzeRequest, Service, _check_key
 from deployments.errors import error_payload
 from deployments.progress import JobEventHub, job_room
@@ -70,6 +71,7 @@ class RealtimeServer:
         self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=cors_allowed_origins,
                                         ping_interval=25, ping_timeout=20, logger=False, engineio_logger=False)
         self.jobs_by_sid: dict[str, set[str]] = {}
+        self.identity_by_sid: dict[str, str] = {}  # rate-limit identity of each socket
         self.tasks: set[asyncio.Task] = set()
         self._ready: tuple[float, bool] | None = None
         self._ready_lock = asyncio.Lock()
@@ -108,6 +110,8 @@ class RealtimeServer:
                 f"this ingress replica holds its maximum of {self.max_connections} sockets; retry shortly",
                 {"error": "overloaded", "status": 503, "retry_after": 5})
         self.jobs_by_sid[sid] = set()
+        self.identity_by_sid[sid] = ratelimit.identity_of(
+            api_key_from(auth, environ) if settings.auth_enabled else None, environ.get("REMOTE_ADDR"))
         self.hub.start()
         # Sent after this handler returns, i.e. after the client has its CONNECT packet.
         self.sio.start_background_task(self._send_status, sid)
@@ -129,6 +133,7 @@ class RealtimeServer:
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
         # Rooms are left by python-socketio; running jobs go on (a client may resubscribe).
         self.jobs_by_sid.pop(sid, None)
+        self.identity_by_sid.pop(sid, None)
 
     # -- analyses -----------------------------------------------------------------------------
 
@@ -156,6 +161,8 @@ class RealtimeServer:
             if len(running) >= self.max_jobs:
                 raise RateLimitedError(f"{len(running)} analyses are already running on this connection "
                                        f"(limit {self.max_jobs}); wait for one to finish", retry_after=1.0)
+            # The same per-key rate limit as REST (429 with Retry-After).
+            ratelimit.limiter_for(self.service).check(self.identity_by_sid.get(sid, "addr:unknown"))
             job_id = self.service.new_job_id(req.job_id)
             if self.hub.state(job_id) != "pending":  # a job's events must tell one story
                 raise InvalidRequestError(f"job_id {job_id} is already in use")
@@ -169,8 +176,23 @@ class RealtimeServer:
         return {"ok": True, "job_id": job_id}
 
     async def _run(self, sid: str, req: AnalyzeRequest, job_id: str) -> None:
+        gate = getattr(self.service, "admission", None)
         try:
-            await self.service.analyze_url(req, job_id)
+            if gate is None:
+                await self.service.analyze_url(req, job_id)
+            else:
+                try:  # the same admission gate as REST: 503 with Retry-After when saturated
+                    await gate.acquire()
+                except DetectionError as exc:
+                    status, body, _ = error_payload(exc)
+                    await self.service.hub.publish(job_id, "analysis_error", {"job_id": job_id, "status": status,
+                                                                              **body})
+                    raise
+                start = time.monotonic()
+                try:
+                    await self.service.analyze_url(req, job_id)
+                finally:
+                    await gate.release(time.monotonic() - start)
         except DetectionError as exc:  # already published to the room as analysis_error
             log.info("job %s: %s: %s", job_id, exc.code, exc.message)
         except Exception as exc:  # published as analysis_error (and logged) by Service.run

@@ -11,6 +11,7 @@ import numpy as np
 
 from detectors.base import Detector, Prepared, ProgressFn, no_progress, register
 from detectors.calibration import Calibration
+from detectors.errors import CorruptMediaError
 from detectors.media import MediaRef, load_audio, load_image
 from detectors.schema import AnalysisResult, FrameResult, SegmentResult, inconclusive_fields, verdict_fields
 
@@ -84,16 +85,21 @@ class StandinVideo(Detector):
         import av
 
         frames, times = [], []
-        with av.open(ref.path) as c:
-            stream = c.streams.video[0]
-            fps = float(stream.average_rate or 25)
-            for i, frame in enumerate(c.decode(stream)):
-                if i % 5 == 0:
-                    frames.append(frame.to_ndarray(format="rgb24")[::4, ::4].copy())
-                    times.append(float(frame.time or 0.0))
-                    progress("video_frames", min(1.0, len(frames) / 10), {"frames": len(frames)})
-                if len(frames) >= 10:
-                    break
+        try:
+            with av.open(ref.path) as c:
+                stream = c.streams.video[0]
+                fps = float(stream.average_rate or 25)
+                for i, frame in enumerate(c.decode(stream)):
+                    if i % 5 == 0:
+                        frames.append(frame.to_ndarray(format="rgb24")[::4, ::4].copy())
+                        times.append(float(frame.time or 0.0))
+                        progress("video_frames", min(1.0, len(frames) / 10), {"frames": len(frames)})
+                    if len(frames) >= 10:
+                        break
+        except (av.error.FFmpegError, IndexError, ValueError) as exc:
+            raise CorruptMediaError(f"cannot decode video: {exc}") from exc
+        if not frames:
+            raise CorruptMediaError("the video decoded to no frames")
         audio = load_audio(ref.path, self.settings.max_video_seconds)
         return Prepared(ref, frames, {"times": times, "fps": fps, "summary": {"frames": len(frames)}}, audio=audio)
 

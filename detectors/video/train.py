@@ -98,14 +98,19 @@ def load_rows(data: Path, split_file: Path, limit: int = 0) -> list[dict]:
 
 
 def _detector_tag(det: Any) -> str:
-    """What identifies a detector's outputs: name and version, or its whole info when it has no version
-    (an untrained and a trained audio detector must not share cache entries)."""
+    """What identifies a detector's outputs: its info (name, version ...) and a digest of the files in
+    its model folder, so a retrained model never reuses cached scores of the previous one."""
     if det is None:
         return "none"
-    info = det.info()
-    if info.get("version"):
-        return json.dumps({k: info.get(k) for k in ("name", "version")}, sort_keys=True, default=str)
-    return json.dumps({k: v for k, v in info.items() if k != "loaded"}, sort_keys=True, default=str)
+    info = {k: v for k, v in det.info().items() if k != "loaded"}
+    digest = hashlib.sha1()
+    folder = Path(getattr(det, "model_dir", "") or "")
+    if folder.is_dir():
+        for f in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".md"):
+            digest.update(f.name.encode())
+            digest.update(f.read_bytes())
+    info["weights_sha1"] = digest.hexdigest()[:16]
+    return json.dumps(info, sort_keys=True, default=str)
 
 
 class Extractor:
@@ -359,10 +364,11 @@ def fit(
 
 
 def image_face_calibration(image: Any) -> Calibration | None:
-    """The image detector's own calibration of one face crop's score, when it has one."""
+    """The image detector's own calibration of one face crop's score, when it has one that keeps the
+    score's direction (a calibration that inverts the model is not used; val crops decide instead)."""
     fusion = getattr(image, "fusion", None)
     cal = getattr(fusion, "component_calibration", {}).get("face") if fusion is not None else None
-    if cal is None:
+    if cal is None or cal.a <= 0:
         return None
     out = Calibration.from_dict(cal.to_dict())
     out.fitted_on = f"{getattr(image, 'name', 'image detector')} face calibration: {cal.fitted_on}"

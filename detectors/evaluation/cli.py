@@ -107,6 +107,24 @@ def _settings(args: argparse.Namespace):
     return Settings(**overrides)
 
 
+def _git_state(model_path: Path) -> dict[str, Any]:
+    """The commit the numbers belong to, and whether the weights folder differs from it."""
+    import subprocess
+
+    def git(*cmd: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *cmd], capture_output=True, text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None}
+    changed = git("status", "--porcelain", "--", str(model_path))
+    return {"commit": commit, "weights_modified_since_commit": bool(changed)}
+
+
 def run(args: argparse.Namespace) -> int:
     """Select, score, summarise, write; returns the exit code."""
     from detectors.pipeline import Analyzer
@@ -157,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         "detectors": used,
         "host": {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
                  "torch_threads": settings.torch_threads},
+        "git": _git_state(Path(settings.model_path)),
         "files": len(items),
         "wall_seconds": round(elapsed, 1),
         "sources": {m: sorted({it.source for it in items if it.modality == m}) for m in modalities},

@@ -155,6 +155,9 @@ def render_report(report: dict[str, Any], markdown: bool = False) -> str:
     views = sorted({g["view"] for g in report["groups"]}, key=lambda v: v != report["primary_view"])
     head = [
         f"deepfake-eval  data={report['data']}  subset={report['subset']}  split={report['split_file'] or '-'}",
+        f"date={report['date']}  commit={(report.get('git') or {}).get('commit') or '-'}"
+        + ("  (weights modified since that commit)" if (report.get("git") or {}).get("weights_modified_since_commit")
+           else ""),
         "detectors: " + ", ".join(f"{m}={d.get('registered_name', d.get('name'))}" for m, d in report["detectors"].items()),
     ]
     parts = ["\n".join(head)]

@@ -848,3 +848,10 @@ def test_docs_examples_resume_after_the_connection_drops(request, slow_server, m
     expected = [d["progress"] for _, e, d in realtime.hub.log.jobs[new[0]].events if e == "progress_update"]
     assert percents == expected, out
     assert out.count("Verdict:") == 1 and out.count("job ") == 1, out
+
+
+def test_readme_examples_are_the_tested_ones():
+    """The README shows the very examples that the tests above run."""
+    readme = (ROOT / "README.md").read_text()
+    for language in ("python", "javascript"):
+        assert doc_example(language) in re.findall(rf"```{language}\n(.*?)```", readme, flags=re.S)

@@ -69,8 +69,12 @@ class Settings(BaseSettings):
     max_queued_analyses: int = Field(default=64, ge=0, description="Waiting per ingress replica; more get 503.")
     queue_timeout_s: float = Field(default=10.0, gt=0, description="Longest wait for a slot before 503.")
 
-    # Jobs.
+    # Jobs (asynchronous batches, /api/jobs).
     job_db_path: Path = PROJECT_ROOT / "temp" / "jobs.sqlite3"
+    max_job_items: int = Field(default=1000, ge=1, le=100_000)
+    job_concurrency: int = Field(default=4, ge=1, le=64, description="Items of one job analysed at once.")
+    job_lease_s: float = Field(default=30.0, gt=0, description="A runner that stops renewing loses its jobs.")
+    job_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0, description="Finished jobs are kept this long.")
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> Settings:

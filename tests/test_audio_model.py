@@ -124,6 +124,12 @@ def test_silence_and_too_little_speech_are_inconclusive(detector, tmp_path):
     assert r.verdict == "inconclusive"
 
 
+def test_too_low_a_sample_rate_is_inconclusive(detector, tmp_path):
+    path = write_audio(tmp_path / "phone.wav", signal=tone(3.0, 6_000), sample_rate=6_000)
+    r = detector.analyze(make_media_ref(path))
+    assert r.verdict == "inconclusive" and "sample rate" in r.verdict_reason and r.sample_rate == 6_000
+
+
 def test_a_videos_sound_track_goes_through_preprocess_clip(detector, tmp_path):
     from detectors.media import load_audio
 

@@ -50,7 +50,7 @@ class ArtifactRules:
     pause_snr_db: float = 70.0  # or this much cleaner than the speech
     line_strength_db: float = 12.0  # a stationary spectral line this far above its neighbours
     jitter_min: float = 0.010  # median frame-to-frame pitch change below 1 %
-    phase_irregularity_max: float = 1.2  # radians (uniformly random phase gives ~pi/2)
+    phase_irregularity_max: float = 1.45  # radians (uniformly random phase gives ~pi/2)
 
 
 def _db(x: np.ndarray | float) -> np.ndarray | float:

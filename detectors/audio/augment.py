@@ -95,16 +95,23 @@ def codec_round_trip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return z
 
 
-def augment(x: np.ndarray, rng: np.random.Generator, band_limited_source: bool) -> np.ndarray:
+def augment(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    band_limited_source: bool,
+    band_limit_p: float = 0.5,
+    noise_p: float = 0.3,
+    noise_snr: tuple[float, float] = (30.0, 55.0),
+) -> np.ndarray:
     """One random training variant of ``x`` (16 kHz). ``band_limited_source`` marks audio that has
     nothing above 4 kHz already (8 kHz recordings); it is not band-limited again."""
     y = x.astype(np.float32)
-    if not band_limited_source and rng.random() < 0.5:
+    if not band_limited_source and rng.random() < band_limit_p:
         y = band_limit(y, rng)
     if rng.random() < 0.4:
         y = codec_round_trip(y, rng)
-    if rng.random() < 0.3:
-        noise_db = float(rng.uniform(30, 55))
+    if rng.random() < noise_p:
+        noise_db = float(rng.uniform(*noise_snr))
         rms = np.sqrt(np.mean(y**2) + 1e-12)
         y = y + rng.standard_normal(y.size).astype(np.float32) * rms * 10 ** (-noise_db / 20)
     return loudness_normalise(y, float(rng.uniform(-32, -16)))

@@ -34,6 +34,7 @@ from detectors.schema import (
 WINDOW_S = 4.0
 MAX_WINDOWS = 64
 MIN_SPEECH_S = 1.0
+MIN_SOURCE_RATE = 8_000  # below this there is too little bandwidth (< 4 kHz) to judge speech synthesis
 INFER_BATCH = 16
 
 
@@ -139,7 +140,7 @@ class AudioDetector(Detector):
             },
         )
         windows: list[Window] = []
-        if analysis.speech_seconds >= MIN_SPEECH_S:
+        if analysis.speech_seconds >= MIN_SPEECH_S and clip.source_sample_rate >= MIN_SOURCE_RATE:
             windows = speech_windows(analysis.mask, clip.sample_rate, WINDOW_S, max_windows=MAX_WINDOWS)
         inputs = [np.ascontiguousarray(clip.samples[w.start_sample : w.end_sample]) for w in windows]
         analysis.mask = np.zeros(
@@ -205,11 +206,14 @@ class AudioDetector(Detector):
             "source": prepared.ref.source if prepared.ref else None,
         }
         anomalies = list(analysis.artifacts) + speech_evidence(analysis)
+        if common["sample_rate"] < MIN_SOURCE_RATE:
+            reason = f"sample rate {common['sample_rate']} Hz is below {MIN_SOURCE_RATE} Hz: too little bandwidth to judge"
+            return AnalysisResult(**inconclusive_fields(reason), anomalies=anomalies, segments=[], **common)
         if analysis.speech_seconds < MIN_SPEECH_S:
             reason = (
                 "no speech detected"
                 if analysis.speech_seconds == 0
-                else f"only {analysis.speech_seconds:.1f} s of speech (need {MIN_SPEECH_S:.0f} s)"
+                else f"only {analysis.speech_seconds:.2f} s of speech (need {MIN_SPEECH_S:.0f} s)"
             )
             return AnalysisResult(**inconclusive_fields(reason), anomalies=anomalies, segments=[], **common)
         if self.model is None or self.fusion is None or len(scores) != len(windows) or not scores:
@@ -222,31 +226,43 @@ class AudioDetector(Detector):
         values = self.components(prepared, scores)
         p = self.fusion.probability(values)
         weights = self.fusion.weights()
+        left_out = self.fusion.left_out
+
+        def used(name: str) -> bool:
+            return name not in left_out
+
+        def why(name: str, text: str) -> str:
+            return f"left out of the verdict: {left_out[name]}; {text}" if name in left_out else text
+
         comps = [
             ComponentScore(
                 name="lcnn-lfcc",
-                used=True,
+                used=used("lcnn"),
                 fake_probability=round(self.fusion.window_probability(values["lcnn"]), 4),
                 weight=round(weights["lcnn"], 4),
+                reason=why("lcnn", f"mean logit {values['lcnn']:+.3f} over {len(scores)} window(s)"),
             ),
             ComponentScore(
                 name="spectral-features",
-                used=True,
+                used=used("features"),
                 fake_probability=round(float(1 / (1 + np.exp(-np.clip(values["features"], -60, 60)))), 4),
                 weight=round(weights["features"], 4),
-                reason="uncalibrated logistic model over MFCC/LFCC/spectral/phase/pitch statistics; calibrated only through the fusion",
+                reason=why(
+                    "features",
+                    "logistic model over MFCC/LFCC/spectral/phase/pitch statistics (calibrated only through the fusion)",
+                ),
             ),
             ComponentScore(
                 name="synthesis-artifacts",
-                used=True,
+                used=used("artifacts"),
                 weight=round(weights["artifacts"], 4),
-                reason=f"{len(analysis.artifacts)} artifact(s)",
+                reason=why("artifacts", f"{len(analysis.artifacts)} artifact(s)"),
             ),
             ComponentScore(
                 name="voice-consistency",
-                used=True,
+                used=used("inconsistency"),
                 weight=round(weights["inconsistency"], 4),
-                reason=f"{values['inconsistency']:.0f} voice change(s) inside turns",
+                reason=why("inconsistency", f"{values['inconsistency']:.0f} voice change(s) inside turns"),
             ),
         ]
         segments = []

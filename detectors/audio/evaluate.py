@@ -186,8 +186,9 @@ Written by `deepfake-train audio` and `python -m detectors.audio.evaluate` on {t
 measured, not edited by hand.
 
 ## What it is
-- `lcnn_lfcc.pt`: a light CNN with max-feature-map units over 20 LFCCs + deltas + delta-deltas of 16 kHz audio,
-  {training["train"].get("parameters", "about 43k")} parameters; input: raw 16 kHz windows (training crops 2.5 s, serving windows 4 s);
+- `lcnn_lfcc.pt`: a light CNN with max-feature-map units (time-delay layout) over 20 LFCCs + deltas + delta-deltas
+  of 16 kHz audio, {training["train"].get("parameters", "about 49k")} parameters; input: raw 16 kHz windows (training
+  crops 2 s, serving windows 4 s);
   output: one logit per window (fake > 0). Clip score: mean window logit.
 - `feature_model.json`: standardised logistic regression over {len(json.loads((model_dir / "feature_model.json").read_text())["names"])} clip statistics
   (MFCC, spectral centroid/rolloff, ZCR, chroma entropy, spectral contrast, LFCC spreads, high-band energy, phase

@@ -65,6 +65,7 @@ class Fusion:
     window_b: float = 0.0
     window_threshold: float = 0.5  # EER threshold of single windows on validation (set by training)
     fitted_on: str = ""
+    left_out: dict = field(default_factory=dict)  # component -> why validation left it out
     metrics: dict = field(default_factory=dict)
 
     def probability(self, components: dict[str, float]) -> float:
@@ -74,8 +75,10 @@ class Fusion:
         return float(1.0 / (1.0 + np.exp(-np.clip(self.window_a * logit + self.window_b, -60, 60))))
 
     def weights(self) -> dict[str, float]:
-        """Each component's coefficient on its standardised scale (its say in the verdict)."""
-        return dict(zip(self.model.names, self.model.coef, strict=True))
+        """Each component's coefficient on its standardised scale (its say in the verdict); 0 when left out."""
+        out = {name: 0.0 for name in COMPONENTS}
+        out.update(zip(self.model.names, self.model.coef, strict=True))
+        return out
 
     def save(self, directory: Path | str) -> Path:
         path = Path(directory) / FUSION_FILE

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from detectors.audio.analysis import ClipAnalyser, ClipAnalysis
-from detectors.audio.detector import MIN_SPEECH_S, WINDOW_S, decode, speech_evidence
+from detectors.audio.detector import MIN_SOURCE_RATE, MIN_SPEECH_S, WINDOW_S, decode, speech_evidence
 from detectors.audio.segmentation import Window, speech_windows
 from detectors.base import Detector, Prepared, ProgressFn, no_progress, register
 from detectors.calibration import Calibration
@@ -111,7 +111,7 @@ class HFAudioDetector(Detector):
         analysis = self.analyser.analyse(clip.samples, clip.sample_rate, clip.source_sample_rate)
         progress("audio_features", 1.0, {"speechSeconds": round(analysis.speech_seconds, 2)})
         windows: list[Window] = []
-        if analysis.speech_seconds >= MIN_SPEECH_S:
+        if analysis.speech_seconds >= MIN_SPEECH_S and clip.source_sample_rate >= MIN_SOURCE_RATE:
             windows = speech_windows(analysis.mask, clip.sample_rate, WINDOW_S, max_windows=MAX_WINDOWS)
         inputs = [np.ascontiguousarray(clip.samples[w.start_sample : w.end_sample]) for w in windows]
         analysis.mask = np.zeros(0, dtype=bool)
@@ -180,9 +180,11 @@ class HFAudioDetector(Detector):
         ]
         if analysis.speech_seconds < MIN_SPEECH_S or not scores:
             reason = (
-                "no speech detected"
+                f"sample rate {common['sample_rate']} Hz is below {MIN_SOURCE_RATE} Hz: too little bandwidth to judge"
+                if common["sample_rate"] < MIN_SOURCE_RATE
+                else "no speech detected"
                 if analysis.speech_seconds == 0
-                else f"only {analysis.speech_seconds:.1f} s of speech"
+                else f"only {analysis.speech_seconds:.2f} s of speech"
             )
             return AnalysisResult(
                 **inconclusive_fields(reason), anomalies=anomalies, components=evidence, segments=[], **common

@@ -38,7 +38,7 @@ def griffin_lim_mel(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     fmax = float(rng.choice([7600.0, 8000.0]))
     mel = librosa.feature.melspectrogram(y=x, sr=SR, n_fft=1024, hop_length=256, n_mels=80, fmax=fmax)
-    return librosa.feature.inverse.mel_to_audio(mel, sr=SR, n_fft=1024, hop_length=256, fmax=fmax, n_iter=32)
+    return librosa.feature.inverse.mel_to_audio(mel, sr=SR, n_fft=1024, hop_length=256, fmax=fmax, n_iter=24)
 
 
 def _world_analysis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

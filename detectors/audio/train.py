@@ -24,16 +24,24 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.audio.augment import augment, loudness_normalise, low_pass
+from detectors.audio.augment import augment, band_limit, loudness_normalise, low_pass
 from detectors.audio.data import FSDD, AudioItem, chunk, group_fsdd, join_utterance, load_items
 from detectors.audio.synth import VOCODERS, resynthesise
 from detectors.media import load_audio
 
 SR = 16_000
-CROP_S = 2.5
+CROP_S = 2.0
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "train"
 DEFAULT_SPLIT = Path(__file__).resolve().parents[2] / "models" / "split.json"
-GROUP_WEIGHTS = {"real_fsdd": 0.3, "real_other": 0.2, "fake_labelled": 0.25, "fake_self": 0.25}
+# Sampling shares. Digits and continuous speech each get half, split evenly between real and fake,
+# so neither the content (isolated digits are all real in the data) nor the sample rate says the class.
+GROUP_WEIGHTS = {
+    "real_fsdd": 0.25,
+    "fake_self_fsdd": 0.25,
+    "real_other": 0.25,
+    "fake_self_other": 0.125,
+    "fake_labelled": 0.125,
+}
 
 
 @dataclass
@@ -60,11 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("models/audio"), help="where the weights and model card go"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--steps-per-epoch", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--width", type=int, default=16, help="LCNN width (16 -> ~43k parameters)")
+    p.add_argument(
+        "--width", type=int, default=16, help="LCNN width (16 -> ~49k parameters in the 1d layout)"
+    )
+    p.add_argument(
+        "--layout", choices=("1d", "2d"), default="1d", help="LCNN layout (1d: time-delay MFM layers)"
+    )
+    p.add_argument("--fmax", type=float, default=8_000.0, help="top of the LFCC filterbank in Hz")
     p.add_argument("--augment-copies", type=int, default=2, help="augmented variants per training piece")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
@@ -75,6 +89,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the held-out test evaluation and write MODEL_CARD.md "
         "(otherwise run `python -m detectors.audio.evaluate` afterwards)",
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep the decoded pieces and re-synthesised fakes here "
+        "between runs (same seed and limit give the same pieces)",
+    )
+    p.add_argument(
+        "--noise-p", type=float, default=0.3, help="share of augmented variants that get added noise"
+    )
+    p.add_argument(
+        "--noise-snr", type=float, nargs=2, default=(30.0, 55.0), help="SNR range of that noise, dB"
+    )
+    p.add_argument(
+        "--weights", type=str, default="", help="override GROUP_WEIGHTS, e.g. real_fsdd=0.2,fake_labelled=0.3"
+    )
+    p.add_argument(
+        "--train-only", action="store_true", help="debug: stop after the LCNN (no feature model, no fusion)"
     )
     p.add_argument("--limit", type=int, default=0, help="debug: use at most this many files per source")
     return p
@@ -106,39 +139,51 @@ def build_pieces(items: list[AudioItem], rng: np.random.Generator) -> list[Examp
 
 
 def make_fakes(reals: list[Example], rng: np.random.Generator) -> list[Example]:
-    """Re-synthesised copies of real pieces: one random vocoder per FSDD phrase, every vocoder for
-    the other (full-band) real speech. FSDD-made fakes are low-passed like their 8 kHz source."""
+    """Re-synthesised copies of real pieces: every vocoder for the full-band real speech, one random
+    vocoder per FSDD phrase (then low-passed like its 8 kHz source)."""
     out: list[Example] = []
     names = list(VOCODERS)
     for ex in reals:
-        chosen = names if ex.group == "real_other" else [names[int(rng.integers(len(names)))]]
-        for name in chosen:
+        fsdd = ex.group == "real_fsdd"
+        for name in [names[int(rng.integers(len(names)))]] if fsdd else names:
             y = resynthesise(ex.audio, name, rng)
-            if ex.group == "real_fsdd":
+            if fsdd:
                 y = low_pass(y, 3_900.0)
-            out.append(Example(y, 1, "fake_self", name))
+            out.append(Example(y, 1, "fake_self_fsdd" if fsdd else "fake_self_other", name))
     return out
 
 
-def augment_all(examples: list[Example], copies: int, rng: np.random.Generator) -> list[Example]:
+# How often full-band audio is band-limited, per group: with GROUP_WEIGHTS this makes band-limited
+# audio as common among reals (FSDD is all 8 kHz) as among fakes (3/4 of each class).
+BAND_LIMIT_P = {"real_other": 0.5, "fake_labelled": 0.5, "fake_self_other": 0.5}
+
+
+def augment_all(
+    examples: list[Example],
+    copies: int,
+    rng: np.random.Generator,
+    noise_p: float = 0.3,
+    noise_snr: tuple[float, float] = (30.0, 55.0),
+) -> list[Example]:
     """The clean (loudness-normalised) piece plus ``copies`` augmented variants of each."""
     out: list[Example] = []
     for ex in examples:
-        band_limited = ex.group == "real_fsdd" or (
-            ex.group == "fake_self" and ex.origin in VOCODERS and ex.audio.size and _is_band_limited(ex)
-        )
+        band_limited = ex.group == "real_fsdd" or _is_band_limited(ex)
+        p_limit = 0.0 if band_limited else BAND_LIMIT_P.get(ex.group, 0.5)
+        first = band_limit(ex.audio, rng) if rng.random() < p_limit else ex.audio
         out.append(
-            Example(loudness_normalise(ex.audio, float(rng.uniform(-30, -18))), ex.label, ex.group, ex.origin)
+            Example(loudness_normalise(first, float(rng.uniform(-30, -18))), ex.label, ex.group, ex.origin)
         )
         for _ in range(copies):
-            out.append(
-                Example(
-                    augment(ex.audio, rng, band_limited_source=bool(band_limited)),
-                    ex.label,
-                    ex.group,
-                    ex.origin,
-                )
+            y = augment(
+                ex.audio,
+                rng,
+                band_limited_source=bool(band_limited),
+                band_limit_p=p_limit,
+                noise_p=noise_p,
+                noise_snr=noise_snr,
             )
+            out.append(Example(y, ex.label, ex.group, ex.origin))
     return out
 
 
@@ -150,20 +195,17 @@ def _is_band_limited(ex: Example) -> bool:
 
 
 def group_sampling_weights(examples: list[Example]) -> np.ndarray:
-    """Per-example sampling weight so each group gets its share in GROUP_WEIGHTS, and within the
-    self-made fakes each vocoder an equal share."""
-    keys = [ex.group if ex.group != "fake_self" else f"fake_self:{ex.origin}" for ex in examples]
+    """Per-example sampling weight so each group gets its share in GROUP_WEIGHTS, and within a
+    group of self-made fakes each vocoder an equal share."""
+    keys = [f"{ex.group}:{ex.origin}" if ex.group.startswith("fake_self") else ex.group for ex in examples]
     counts: dict[str, int] = {}
     for k in keys:
         counts[k] = counts.get(k, 0) + 1
-    n_self = len({k for k in counts if k.startswith("fake_self:")}) or 1
-    w = np.array(
-        [
-            (GROUP_WEIGHTS["fake_self"] / n_self if k.startswith("fake_self:") else GROUP_WEIGHTS[k])
-            / counts[k]
-            for k in keys
-        ]
-    )
+    per_group: dict[str, int] = {}
+    for k in counts:
+        g = k.split(":")[0]
+        per_group[g] = per_group.get(g, 0) + 1
+    w = np.array([GROUP_WEIGHTS[k.split(":")[0]] / per_group[k.split(":")[0]] / counts[k] for k in keys])
     return w / w.sum()
 
 
@@ -184,16 +226,32 @@ def clip_scores(model, windows_per_clip: list[list[np.ndarray]]) -> np.ndarray:
     import torch
 
     model.eval()
-    out = []
+    flat = [(c, w) for c, wins in enumerate(windows_per_clip) for w in wins]
+    by_len: dict[int, list[int]] = {}
+    for k, (_, w) in enumerate(flat):
+        by_len.setdefault(w.size, []).append(k)
+    logits = np.zeros(len(flat))
     with torch.inference_mode():
-        for wins in windows_per_clip:
-            logits = [float(model(torch.from_numpy(w[None].astype(np.float32)))[0]) for w in wins]
-            out.append(float(np.mean(logits)) if logits else 0.0)
-    return np.asarray(out)
+        for idx in by_len.values():
+            for j in range(0, len(idx), 32):
+                part = idx[j : j + 32]
+                batch = torch.from_numpy(np.stack([flat[k][1] for k in part]).astype(np.float32))
+                logits[part] = model(batch).numpy()
+    sums = np.zeros(len(windows_per_clip))
+    counts = np.zeros(len(windows_per_clip))
+    for k, (c, _) in enumerate(flat):
+        sums[c] += logits[k]
+        counts[c] += 1
+    return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
 
 
 def train_lcnn(
-    examples: list[Example], val_windows: list[list[np.ndarray]], val_labels: np.ndarray, args, start: float
+    examples: list[Example],
+    val_windows: list[list[np.ndarray]],
+    val_labels: np.ndarray,
+    args,
+    start: float,
+    val_sources: list[str] | None = None,
 ):
     import torch
     from sklearn.metrics import roc_auc_score
@@ -202,7 +260,7 @@ def train_lcnn(
 
     rng = np.random.default_rng(args.seed + 1)
     torch.manual_seed(args.seed)
-    model = LCNN(LCNNConfig(width=args.width))
+    model = LCNN(LCNNConfig(width=args.width, fmax=args.fmax, layout=args.layout))
     log(f"LCNN with {parameter_count(model)} parameters", start)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-3)
     total = args.epochs * args.steps_per_epoch
@@ -213,8 +271,8 @@ def train_lcnn(
     loss_fn = torch.nn.BCEWithLogitsLoss()
     best = (-1.0, None, -1)
     history = []
-    deadline = start + 60 * args.max_train_minutes
     t0 = time.perf_counter()
+    deadline = t0 + 60 * args.max_train_minutes
     for epoch in range(args.epochs):
         model.train()
         losses = []
@@ -237,7 +295,13 @@ def train_lcnn(
         history.append(
             {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "val_auc": round(auc, 4)}
         )
-        log(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}  val clip AUC {auc:.4f}", start)
+        per_source = ""
+        if val_sources is not None:
+            groups: dict[str, list[float]] = {}
+            for src, lab, sc in zip(val_sources, val_labels, scores, strict=True):
+                groups.setdefault(f"{src.split('/')[-1][:10]}:{'F' if lab else 'R'}", []).append(sc)
+            per_source = "  " + " ".join(f"{k} {np.mean(v):+.2f}" for k, v in sorted(groups.items()))
+        log(f"epoch {epoch + 1}: loss {np.mean(losses):.4f}  val clip AUC {auc:.4f}{per_source}", start)
         if auc > best[0]:
             best = (auc, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch + 1)
         if time.perf_counter() > deadline:
@@ -253,6 +317,25 @@ def train_lcnn(
     }
 
 
+def fit_fusion(comp: np.ndarray, labels: np.ndarray) -> tuple:
+    """Logistic regression over the components with the sign each must have (more evidence of
+    synthesis = more fake). A component that only helps with the wrong sign on validation is left
+    out, with the reason recorded, rather than trusted upside down."""
+    from detectors.audio.fusion import COMPONENTS, LinearModel
+
+    keep = list(range(len(COMPONENTS)))
+    dropped: dict[str, str] = {}
+    while True:
+        model = LinearModel.fit([COMPONENTS[i] for i in keep], comp[:, keep], labels, c=1.0)
+        bad = [(c, name) for c, name in zip(model.coef, model.names, strict=True) if c <= 0]
+        if not bad or len(keep) == 1:
+            break
+        c, name = min(bad)
+        dropped[name] = f"weight {c:+.3f} on validation (evidence points the wrong way or not at all)"
+        keep.remove(COMPONENTS.index(name))
+    return model, dropped
+
+
 # -- main ----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -263,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     from detectors.audio.detector import AudioDetector
     from detectors.audio.fusion import COMPONENTS, Fusion, LinearModel, save_feature_model
     from detectors.audio.model import save_lcnn
-    from detectors.audio.segmentation import speech_windows
+    from detectors.audio.segmentation import Span, speech_windows
     from detectors.calibration import eer_threshold, fit_platt
     from detectors.settings import Settings
 
@@ -283,14 +366,32 @@ def main(argv: list[str] | None = None) -> int:
     val_items = [it for it in items if it.side == "val"]
     log(f"{len(train_items)} train files, {len(val_items)} val files", start)
 
-    pieces = build_pieces(train_items, rng)
+    cache = args.cache / f"audio_pieces_v2_seed{args.seed}_limit{args.limit}.pkl" if args.cache else None
+    if cache is not None and cache.exists():
+        import pickle
+
+        pieces, fakes = pickle.loads(cache.read_bytes())
+        rng = np.random.default_rng(args.seed + 7)
+        log(f"pieces and re-synthesised fakes read from the cache {cache}", start)
+    else:
+        pieces = build_pieces(train_items, rng)
+        fakes = make_fakes([p for p in pieces if p.label == 0], rng)
+        if cache is not None:
+            import pickle
+
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_bytes(pickle.dumps((pieces, fakes)))
+            rng = np.random.default_rng(args.seed + 7)
     reals = [p for p in pieces if p.label == 0]
-    fakes = make_fakes(reals, rng)
     log(
         f"{len(reals)} real pieces, {len(pieces) - len(reals)} labelled fake pieces, {len(fakes)} re-synthesised fakes",
         start,
     )
-    examples = augment_all(pieces + fakes, args.augment_copies, rng)
+    if args.weights:
+        for part in args.weights.split(","):
+            key, value = part.split("=")
+            GROUP_WEIGHTS[key.strip()] = float(value)
+    examples = augment_all(pieces + fakes, args.augment_copies, rng, args.noise_p, tuple(args.noise_snr))
     log(f"{len(examples)} training examples after augmentation", start)
 
     analyser = ClipAnalyser()
@@ -304,26 +405,31 @@ def main(argv: list[str] | None = None) -> int:
     val_labels = np.array([it.label for it in val_items])
     log("val windows ready", start)
 
-    model, train_info = train_lcnn(examples, val_clips, val_labels, args, start)
+    model, train_info = train_lcnn(
+        examples, val_clips, val_labels, args, start, [it.source for it in val_items]
+    )
     from detectors.audio.model import parameter_count
 
     train_info["parameters"] = parameter_count(model)
     args.out.mkdir(parents=True, exist_ok=True)
     save_lcnn(model, args.out)
+    if args.train_only:
+        log(f"--train-only: LCNN saved in {args.out}", start)
+        return 0
 
-    # Feature model on the augmented training audio (a subsample keeps this step short).
-    sub = rng.choice(
-        len(examples), size=min(len(examples), 600), replace=False, p=group_sampling_weights(examples)
-    )
-    sub = np.unique(sub)
+    # Feature model on the augmented training audio: a uniform subsample, weighted like the sampler.
+    # Training pieces are speech already, so the whole piece counts as speech (no VAD pass).
+    sub = np.sort(rng.choice(len(examples), size=min(len(examples), 800), replace=False))
+    weights = group_sampling_weights(examples)[sub]
     feats, ys = [], []
     for i in sub:
-        a = analyser.analyse(examples[i].audio, SR, SR, with_consistency=False)
+        audio = examples[i].audio
+        a = analyser.analyse(audio, SR, SR, spans=[Span(0.0, audio.size / SR)], with_consistency=False)
         feats.append(a.features)
         ys.append(examples[i].label)
     names = list(feats[0])
     x = np.array([[f[n] for n in names] for f in feats])
-    feature_model = LinearModel.fit(names, x, np.array(ys), c=0.1)
+    feature_model = LinearModel.fit(names, x, np.array(ys), c=0.1, sample_weight=weights / weights.mean())
     save_feature_model(feature_model, args.out)
     log(f"feature model fitted on {len(sub)} training examples", start)
 
@@ -343,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         win_labels.extend([it.label] * len(scores))
     comp = np.array([[r[0][c] for c in COMPONENTS] for r in rows])
     yv = np.array([r[1] for r in rows])
-    fusion_model = LinearModel.fit(list(COMPONENTS), comp, yv, c=1.0)
+    fusion_model, dropped = fit_fusion(comp, yv)
     fused = np.array([fusion_model.logit(r[0]) for r in rows])
     p_fused = 1 / (1 + np.exp(-fused))
     window_cal = fit_platt(np.array(win_scores), np.array(win_labels), fitted_on="val windows")
@@ -361,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         window_b=window_cal.b,
         window_threshold=window_cal.threshold,
         fitted_on="val sources: " + ", ".join(sorted({r[2] for r in rows})),
+        left_out=dropped,
         metrics={"val": val_metrics, "train": train_info},
     )
     fusion.save(args.out)

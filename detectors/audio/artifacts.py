@@ -80,7 +80,8 @@ def measure(
     pauses = ~sp.speech
     # keep pause frames at least 50 ms from speech, so VAD edges do not count as pause
     if pauses.any():
-        near = np.convolve(sp.speech.astype(float), np.ones(11), mode="same") > 0
+        # np.convolve's "same" output has the longer input's length: keep it to the frame count
+        near = np.convolve(sp.speech.astype(float), np.ones(11), mode="full")[5 : 5 + sp.speech.size] > 0
         pauses = pauses & ~near
     if pauses.sum() * 0.01 >= PAUSE_MIN_S:
         pause_level = float(np.median(sp.frame_db[pauses]))

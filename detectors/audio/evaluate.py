@@ -187,9 +187,9 @@ measured, not edited by hand.
 
 ## What it is
 - `lcnn_lfcc.pt`: a light CNN with max-feature-map units (time-delay layout) over 20 LFCCs + deltas + delta-deltas
-  of 16 kHz audio, {training["train"].get("parameters", "about 49k")} parameters; input: raw 16 kHz windows (training
-  crops 2 s, serving windows 4 s);
-  output: one logit per window (fake > 0). Clip score: mean window logit.
+  of 16 kHz audio, {training["train"].get("parameters", "about 49k")} parameters, {(model_dir / "lcnn_lfcc.pt").stat().st_size // 1024} KB;
+  input: raw 16 kHz windows (training crops 2 s, serving windows 4 s); output: one logit per window (fake > 0).
+  Clip score: mean window logit.
 - `feature_model.json`: standardised logistic regression over {len(json.loads((model_dir / "feature_model.json").read_text())["names"])} clip statistics
   (MFCC, spectral centroid/rolloff, ZCR, chroma entropy, spectral contrast, LFCC spreads, high-band energy, phase
   coherence, pitch jitter).
@@ -208,7 +208,8 @@ measured, not edited by hand.
   and without a coded envelope and smoothed pitch, an LPC pulse/noise vocoder).
 - Augmentation for both classes: random band limits (3.4-7 kHz low-pass, trips through 8/11/12 kHz), MP3/AAC/Opus
   round trips at 12-96 kbit/s, loudness normalised to -32..-16 dBFS, occasional noise, random gain and polarity;
-  everything resampled to 16 kHz first. Sampling weights: {json.dumps(GROUP_WEIGHTS_DOC)}.
+  everything resampled to 16 kHz first; 3/4 of each class band-limited. Sampling shares per group:
+  {json.dumps(training.get("group_weights", _default_group_weights()))}.
 - Data licences (see ../shared/data/train/SOURCES.md): FSDD CC BY-SA 4.0; LJSpeech public domain; LibriSpeech/LibriTTS CC BY 4.0;
   MobileSpeech and VSTTS demo pages CC0; ParallelWaveGAN MIT (JSUT/CSMSC research-only); WaveGrad BSD-3; Tacotron Apache-2.0;
   icassp2021, espnet-tts-sample and model_outputs have no licence file; SadTalker/HDTF research use. The weights are
@@ -241,12 +242,11 @@ Per kind: that kind's fakes against all real speech of the test sources.
     return path
 
 
-GROUP_WEIGHTS_DOC = {
-    "real FSDD phrases": 0.3,
-    "other real speech": 0.2,
-    "labelled fakes": 0.25,
-    "self-made fakes (equal per vocoder)": 0.25,
-}
+def _default_group_weights() -> dict[str, float]:
+    """The sampling shares training uses unless ``--weights`` overrides them."""
+    from detectors.audio.train import GROUP_WEIGHTS
+
+    return dict(GROUP_WEIGHTS)
 
 
 def evaluate_and_document(

@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     from detectors.audio.detector import AudioDetector
     from detectors.audio.fusion import COMPONENTS, Fusion, LinearModel, save_feature_model
     from detectors.audio.model import save_lcnn
-    from detectors.audio.segmentation import Span, speech_windows
+    from detectors.audio.segmentation import speech_windows
     from detectors.calibration import eer_threshold, fit_platt
     from detectors.settings import Settings
 
@@ -417,14 +417,13 @@ def main(argv: list[str] | None = None) -> int:
         log(f"--train-only: LCNN saved in {args.out}", start)
         return 0
 
-    # Feature model on the augmented training audio: a uniform subsample, weighted like the sampler.
-    # Training pieces are speech already, so the whole piece counts as speech (no VAD pass).
+    # Feature model on the augmented training audio: a uniform subsample, weighted like the sampler;
+    # features over the VAD's speech frames, exactly as when serving.
     sub = np.sort(rng.choice(len(examples), size=min(len(examples), 800), replace=False))
     weights = group_sampling_weights(examples)[sub]
     feats, ys = [], []
     for i in sub:
-        audio = examples[i].audio
-        a = analyser.analyse(audio, SR, SR, spans=[Span(0.0, audio.size / SR)], with_consistency=False)
+        a = analyser.analyse(examples[i].audio, SR, SR, with_consistency=False)
         feats.append(a.features)
         ys.append(examples[i].label)
     names = list(feats[0])
@@ -480,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_files": len(train_items),
         "train_pieces": {g: sum(1 for p in pieces + fakes if p.group == g) for g in GROUP_WEIGHTS},
         "training_examples": len(examples),
+        "group_weights": dict(GROUP_WEIGHTS),
         "val": val_metrics,
         "train": train_info,
         "fusion_weights": fusion.weights(),

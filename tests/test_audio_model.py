@@ -124,6 +124,13 @@ def test_silence_and_too_little_speech_are_inconclusive(detector, tmp_path):
     assert r.verdict == "inconclusive"
 
 
+@pytest.mark.parametrize("seconds", [0.01, 0.05, 0.3])
+def test_tiny_clips_are_inconclusive_not_a_crash(detector, tmp_path, seconds):
+    path = write_audio(tmp_path / "tiny.wav", signal=tone(seconds, SR), sample_rate=SR)
+    r = detector.analyze(make_media_ref(path))
+    assert r.verdict == "inconclusive" and r.artifact_count >= 0
+
+
 def test_too_low_a_sample_rate_is_inconclusive(detector, tmp_path):
     path = write_audio(tmp_path / "phone.wav", signal=tone(3.0, 6_000), sample_rate=6_000)
     r = detector.analyze(make_media_ref(path))

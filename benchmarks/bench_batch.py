@@ -155,7 +155,7 @@ def measure_serve(files: list[str], cpus: int, clients: int) -> dict:
     import ray
     from ray import serve
 
-    from deployments.app import build_app
+    from deployments.app import build_graph
     from detectors.settings import get_settings
     from tests.asgi_server import free_port
 
@@ -168,7 +168,7 @@ def measure_serve(files: list[str], cpus: int, clients: int) -> dict:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         options, factor = _scaled_options(cpus)
         t0 = time.perf_counter()
-        serve.run(build_app({}, options), name="deepfake", route_prefix="/", blocking=False)
+        serve.run(build_graph(options), name="deepfake", route_prefix="/", blocking=False)
         base = f"http://127.0.0.1:{port}"
         while True:
             try:

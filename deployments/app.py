@@ -23,10 +23,16 @@ from deployments.workers import (
 SERVE_CONFIG = Path(__file__).resolve().parent.parent / "serve_config.yaml"
 
 
-def build_app(args: dict | None = None, options: dict[str, dict[str, Any]] | None = None) -> Application:
+def build_app(args: dict | None = None) -> Application:
+    """The application builder ``serve run serve_config.yaml`` calls (Serve builders take exactly
+    one argument); serve_config.yaml's per-deployment settings are applied by Serve itself."""
+    return build_graph()
+
+
+def build_graph(options: dict[str, dict[str, Any]] | None = None) -> Application:
     """Ingress → MediaFetcher → FrameExtractor / AudioExtractor → ImageModel / AudioModel /
-    VideoTemporal → Aggregator. ``serve run`` applies serve_config.yaml's per-deployment settings;
-    in-process callers (tests, benchmarks) pass them as ``options`` (see ``deployment_options``)."""
+    VideoTemporal → Aggregator (+ ProgressBus). In-process callers (tests, benchmarks) pass
+    serve_config.yaml's per-deployment settings as ``options`` (see ``deployment_options``)."""
     opts = options or {}
 
     def d(deployment):

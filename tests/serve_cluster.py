@@ -20,7 +20,7 @@ def serve_graph(env: dict[str, str], overrides: dict[str, dict] | None = None, t
     import ray
     from ray import serve
 
-    from deployments.app import build_app, deployment_options
+    from deployments.app import build_graph, deployment_options
 
     env = {"RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "PYTHONPATH": ROOT, **env}
     saved = {k: os.environ.get(k) for k in env}
@@ -35,7 +35,7 @@ def serve_graph(env: dict[str, str], overrides: dict[str, dict] | None = None, t
         options = deployment_options()
         for name, extra in (overrides or {}).items():
             options[name] = {**options.get(name, {}), **extra}
-        serve.run(build_app({}, options), name="deepfake", route_prefix="/", blocking=False)
+        serve.run(build_graph(options), name="deepfake", route_prefix="/", blocking=False)
         base = f"http://127.0.0.1:{port}"
         deadline = time.time() + timeout
         while True:

@@ -91,3 +91,15 @@ def test_fits_two_cores_and_has_back_pressure(config):
             assert d.get("max_queued_requests", -1) > 0, d["name"]
     models = [d for d in deps if d["name"] in ("ImageModel", "AudioModel")]
     assert all("autoscaling_config" in d for d in models)
+
+
+def test_builder_is_callable_the_way_serve_run_calls_it():
+    """``serve run`` rejects builders that take more than one parameter."""
+    import inspect
+
+    from deployments.app import build_app
+
+    assert len(inspect.signature(build_app).parameters) == 1
+    from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
+
+    assert call_user_app_builder_with_args_if_necessary(build_app, {}) is not None

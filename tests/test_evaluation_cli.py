@@ -222,7 +222,7 @@ def test_split_subcommand(tmp_path, capsys):
             lines += [f"image/{label}/{s}_{i}.jpg,{label},image,x,src{s}" for i in range(3 + s)]
     manifest.write_text("\n".join(lines) + "\n")
     out = tmp_path / "split.json"
-    assert cli.main(["split", str(manifest), "--out", str(out), "--seed", "1", "--trials", "300"]) == 0
+    assert cli.main(["split", str(manifest), "--out", str(out), "--seed", "1", "--restarts", "10"]) == 0
     made = json.loads(out.read_text())
     parts = [set(made["image"][p]) for p in ("train", "val", "test")]
     assert set().union(*parts) == {f"src{s}" for s in range(6)}

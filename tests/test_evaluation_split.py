@@ -85,7 +85,7 @@ SPEC = {
 @pytest.mark.parametrize("consistent", [True, False])
 def test_generated_split_never_puts_a_source_on_two_sides(seed, consistent):
     rows = _rows(SPEC)
-    split = S.make_split(rows, seed=seed, trials=500, consistent=consistent)
+    split = S.make_split(rows, seed=seed, restarts=20, consistent=consistent)
     _disjoint(split)
     for modality, sources in SPEC.items():
         assert S.sources_for(split, modality, "all") == set(sources), "every source assigned exactly once"
@@ -98,9 +98,9 @@ def test_generated_split_never_puts_a_source_on_two_sides(seed, consistent):
 
 def test_generated_split_is_reproducible_and_seed_dependent(tmp_path):
     rows = _rows(SPEC)
-    a = S.make_split(rows, seed=0, trials=300)
-    assert a == S.make_split(rows, seed=0, trials=300)
-    others = [S.make_split(rows, seed=s, trials=300) for s in (1, 2, 3)]
+    a = S.make_split(rows, seed=0, restarts=10)
+    assert a == S.make_split(rows, seed=0, restarts=10)
+    others = [S.make_split(rows, seed=s, restarts=10) for s in (1, 2, 3)]
     assert any(o["image"] != a["image"] or o["audio"] != a["audio"] for o in others)
     path = tmp_path / "gen.json"
     S.write_split(a, path)
@@ -109,6 +109,6 @@ def test_generated_split_is_reproducible_and_seed_dependent(tmp_path):
 
 def test_generated_split_of_the_real_manifest(shared_data):
     rows = list(csv.DictReader(open(shared_data / "manifest.csv", newline="")))
-    split = S.make_split(rows, seed=0, trials=2000)
+    split = S.make_split(rows, seed=0, restarts=30)
     _disjoint(split)
     assert S.check_against_manifest(split, rows) == []

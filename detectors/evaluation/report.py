@@ -126,7 +126,8 @@ def table_rows(groups: Iterable[dict[str, Any]], view: str) -> list[list[str]]:
         out.append([
             g["modality"], g["kind"], str(g["files"]), str(g["n_real"]), str(g["n_fake"]),
             _fmt_ci(g["auc"], g["auc_ci"]), _fmt_ci(g["eer"], g["eer_ci"]), _fmt(g["threshold"], 2),
-            _fmt(g["accuracy"]), _fmt(g["precision"]), _fmt(g["recall"]), _fmt(g["ece"]), inc,
+            # precision of a real-only set is 0 whenever anything is flagged: says nothing, so "–"
+            _fmt(g["accuracy"]), _fmt(g["precision"] if g["n_fake"] else None), _fmt(g["recall"]), _fmt(g["ece"]), inc,
             str(g["errors"]), _fmt(g["seconds_per_file_mean"], 3),
         ])
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -156,63 +156,80 @@ def _cost(assign: np.ndarray, counts: np.ndarray, targets: np.ndarray) -> float:
     return cost
 
 
+def _local_search(
+    n_units: int, cost_fn: Callable[[np.ndarray], float], part_ids: list[int], rng: np.random.Generator, restarts: int
+) -> np.ndarray:
+    """Lowest-cost assignment of units to parts: random starts, then move one unit at a time while it helps."""
+    best, best_cost = None, np.inf
+    for _ in range(max(1, restarts)):
+        assign = rng.choice(part_ids, size=n_units)
+        cost = cost_fn(assign)
+        improved = True
+        while improved:
+            improved = False
+            for u in rng.permutation(n_units):
+                keep = assign[u]
+                for k in part_ids:
+                    if k == keep:
+                        continue
+                    assign[u] = k
+                    trial = cost_fn(assign)
+                    if trial < cost - 1e-12:
+                        cost, keep, improved = trial, k, True
+                assign[u] = keep
+        if cost < best_cost:
+            best, best_cost = assign.copy(), cost
+    return best
+
+
 def make_split(
     manifest_rows: Iterable[Mapping[str, str]],
     seed: int = 0,
     val: float = 0.2,
     test: float = 0.3,
-    trials: int = 20000,
+    restarts: int = 100,
     consistent: bool = True,
     description: str = "",
 ) -> dict:
     """Assign whole sources to train / val / test, aiming at the given shares of real and fake files.
 
-    Random search (seeded, so reproducible) over assignments of sources to parts; the one with the
-    lowest cost (see ``_cost``) wins. A source with both real and fake files goes wholly to one
-    part. With ``consistent`` a source shared by several modalities lands in the same part in all
-    of them (the video detector runs the image and audio models, so this avoids a leak).
+    A seeded local search (random starts, then single-source moves while the cost drops; see
+    ``_cost``), so the result is reproducible. A source with both real and fake files goes wholly
+    to one part. With ``consistent`` a source shared by several modalities lands in the same part
+    in all of them (the video detector runs the image and audio models, so this avoids a leak).
     """
     if not (0 <= val < 1 and 0 < test < 1 and val + test < 1):
         raise ValueError("need 0 <= val, 0 < test and val + test < 1")
     rows = list(manifest_rows)
     targets = np.array([1.0 - val - test, val, test])
-    if val == 0:
-        targets = np.array([1.0 - test, 0.0, test])
     counts = _source_counts(rows)
     modalities = [m for m in MODALITIES if m in counts]
     rng = np.random.default_rng(seed)
-    n_parts = 3 if val > 0 else 2
-    part_ids = [0, 1, 2] if n_parts == 3 else [0, 2]
+    part_ids = [0, 1, 2] if val > 0 else [0, 2]
 
+    chosen: dict[str, dict[str, int]] = {}
     if consistent:
         units = sorted({s for m in modalities for s in counts[m]})
         unit_index = {s: i for i, s in enumerate(units)}
         per_mod = {m: (np.array([unit_index[s] for s in sorted(counts[m])]),
                        np.stack([counts[m][s] for s in sorted(counts[m])])) for m in modalities}
-        best, best_cost = None, np.inf
-        for _ in range(trials):
-            assign = rng.choice(part_ids, size=len(units))
-            cost = sum(_cost(assign[idx], c, targets) for idx, c in per_mod.values())
-            if cost < best_cost:
-                best, best_cost = assign, cost
+
+        def total_cost(assign: np.ndarray) -> float:
+            return sum(_cost(assign[idx], c, targets) for idx, c in per_mod.values())
+
+        best = _local_search(len(units), total_cost, part_ids, rng, restarts)
         chosen = {m: dict(zip(sorted(counts[m]), best[per_mod[m][0]], strict=True)) for m in modalities}
     else:
-        chosen = {}
         for m in modalities:
             names = sorted(counts[m])
             c = np.stack([counts[m][s] for s in names])
-            best, best_cost = None, np.inf
-            for _ in range(trials):
-                assign = rng.choice(part_ids, size=len(names))
-                cost = _cost(assign, c, targets)
-                if cost < best_cost:
-                    best, best_cost = assign, cost
+            best = _local_search(len(names), lambda a, c=c: _cost(a, c, targets), part_ids, rng, restarts)
             chosen[m] = dict(zip(names, best, strict=True))
 
     split: dict[str, Any] = {
         "description": description
         or "Generated source-level split (deepfake-eval split): whole sources per part, per modality.",
-        "params": {"seed": seed, "val": val, "test": test, "trials": trials, "consistent": consistent},
+        "params": {"seed": seed, "val": val, "test": test, "restarts": restarts, "consistent": consistent},
     }
     for m in modalities:
         split[m] = {part: sorted(s for s, k in chosen[m].items() if PARTS[k] == part) for part in PARTS}

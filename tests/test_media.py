@@ -5,9 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.errors import CorruptMediaError, MediaTooLargeError, MediaTypeMismatchError, UnsupportedMediaError
+from detectors.errors import (
+    CorruptMediaError,
+    MediaTooLargeError,
+    MediaTypeMismatchError,
+    UnsupportedMediaError,
+)
 from detectors.media import load_audio, load_image, make_media_ref, sniff_format
-from tests.media_factory import AUDIO_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, write_audio, write_image, write_video
+from tests.media_factory import (
+    AUDIO_FORMATS,
+    IMAGE_FORMATS,
+    VIDEO_FORMATS,
+    write_audio,
+    write_image,
+    write_video,
+)
 
 EXPECTED_IMAGE = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "gif": "gif", "bmp": "bmp", "tiff": "tiff"}
 

@@ -70,3 +70,92 @@ def eer_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
     i = int(np.nanargmin(np.abs(fnr - fpr)))
     t = float(thr[i])
     return 0.5 if not math.isfinite(t) else min(max(t, 1e-6), 1.0)
+
+
+@dataclass
+class OperatingPoints:
+    """Two thresholds on the calibrated p(fake): ``real`` below ``real_below``, ``fake`` at or above
+    ``fake_above``, ``inconclusive`` between (honest uncertainty).
+
+    Chosen on held-out sources so that at most ``max_fpr`` of reals are called fake and at most
+    ``max_fnr`` of fakes are called real, where the model allows it; ``fake_above`` is never under
+    0.5 and ``real_below`` never over 0.5, so a stated verdict always has confidence >= 50 %.
+    The measured rates on the fitting data are stored beside them.
+    """
+
+    real_below: float = 0.5
+    fake_above: float = 0.5
+    max_fpr: float = 0.05
+    max_fnr: float = 0.05
+    fitted_on: str = ""
+    measured: dict = field(default_factory=dict)
+
+    def verdict(self, p: float) -> str:
+        if p >= self.fake_above:
+            return "fake"
+        if p < self.real_below:
+            return "real"
+        return "inconclusive"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> OperatingPoints:
+        known = {k: data[k] for k in ("real_below", "fake_above", "max_fpr", "max_fnr", "fitted_on", "measured") if k in data}
+        return cls(**known)
+
+
+def operating_rates(probabilities: np.ndarray, labels: np.ndarray, real_below: float, fake_above: float) -> dict:
+    """Error and inconclusive rates of two operating points on (p, label) pairs."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=int)
+    reals, fakes = p[y == 0], p[y == 1]
+
+    def frac(mask: np.ndarray) -> float:
+        return float(mask.mean()) if mask.size else math.nan
+
+    return {
+        "n_real": int(reals.size),
+        "n_fake": int(fakes.size),
+        "real_called_fake": frac(reals >= fake_above),
+        "fake_called_real": frac(fakes < real_below),
+        "real_inconclusive": frac((reals >= real_below) & (reals < fake_above)),
+        "fake_inconclusive": frac((fakes >= real_below) & (fakes < fake_above)),
+    }
+
+
+def fit_operating_points(
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    max_fpr: float = 0.05,
+    max_fnr: float = 0.05,
+    fitted_on: str = "",
+) -> OperatingPoints:
+    """The two thresholds of the verdict policy, from calibrated probabilities on held-out data.
+
+    ``fake_above`` is the lowest threshold at which at most ``max_fpr`` of reals score at or above
+    it; ``real_below`` the highest at which at most ``max_fnr`` of fakes score below it. When the
+    two cross (a model good enough for both targets), they meet at the EER point and there is no
+    inconclusive band. Both are then kept on their side of 0.5.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=int)
+    if len(np.unique(y)) < 2:
+        raise ValueError("operating points need both real and fake examples")
+    reals, fakes = np.sort(p[y == 0]), np.sort(p[y == 1])
+    # fake_above: just above the (1 - max_fpr) quantile of the reals (count-exact, not interpolated)
+    k = int(math.floor(max_fpr * reals.size))  # reals allowed at or above the threshold
+    fake_above = float(np.nextafter(reals[reals.size - k - 1], np.inf)) if k < reals.size else 0.0
+    # real_below: at the max_fnr quantile of the fakes (fakes strictly below it are called real)
+    m = int(math.floor(max_fnr * fakes.size))
+    real_below = float(fakes[m]) if m < fakes.size else 1.0
+    if real_below > fake_above:
+        t = eer_threshold(p, y)
+        real_below = fake_above = t
+    fake_above = min(max(fake_above, 0.5), 1.0)
+    real_below = max(min(real_below, 0.5), 0.0)
+    ops = OperatingPoints(real_below=real_below, fake_above=fake_above, max_fpr=max_fpr, max_fnr=max_fnr,
+                          fitted_on=fitted_on)
+    ops.measured = operating_rates(p, y, real_below, fake_above)
+    return ops

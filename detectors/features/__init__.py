@@ -1,0 +1,1 @@
+"""Frozen feature extractors' outputs, cached on disk so training never extracts twice."""

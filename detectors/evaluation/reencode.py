@@ -1,7 +1,8 @@
 """Re-encode every input to one format so a detector cannot score on container or codec alone.
 
 Images become JPEG at quality 90, audio 16 kHz mono 16-bit WAV, video H.264 MP4 (CRF 23,
-yuv420p, same frame rate) with a 16 kHz mono AAC track. Pixels and samples are decoded with the
+yuv420p, same frame rate) with a 16 kHz mono AAC track. Two lossier views test robustness:
+audio as 32 kbit/s MP3 and video at CRF 32. Pixels and samples are decoded with the
 service's own decoders (``detectors.media``), so what is re-encoded is exactly what a detector
 would have seen. In ../shared/data most fake images are PNG and most real ones JPEG: a format
 rule alone scores high on the originals, not on these.
@@ -20,6 +21,8 @@ from detectors.settings import Settings
 
 JPEG_QUALITY = 90
 VIDEO_CRF = "23"
+VIDEO_CRF_LOW = "32"  # the "lower bitrate" H.264 view
+MP3_BIT_RATE = 32_000
 SUFFIX = {"image": ".jpg", "audio": ".wav", "video": ".mp4"}
 
 
@@ -43,15 +46,17 @@ def reencode_audio(src: str | Path, dst: str | Path, max_seconds: float) -> Path
     return Path(dst)
 
 
-def _add_aac(out):
-    """A 16 kHz mono AAC stream on output container ``out`` (added before anything is muxed)."""
-    stream = out.add_stream("aac", rate=AUDIO_SAMPLE_RATE)
+def _add_aac(out, codec: str = "aac", bit_rate: int | None = None):
+    """A 16 kHz mono audio stream (AAC by default) on ``out`` (added before anything is muxed)."""
+    stream = out.add_stream(codec, rate=AUDIO_SAMPLE_RATE)
     stream.layout = "mono"
+    if bit_rate:
+        stream.bit_rate = bit_rate
     return stream
 
 
 def _encode_aac(out, stream, samples: np.ndarray) -> None:
-    """Encode ``samples`` (float32 in -1..1, 16 kHz) into ``stream`` of ``out``."""
+    """Encode ``samples`` (float32 in -1..1, 16 kHz) into audio ``stream`` of ``out``."""
     import av
 
     frame_size = stream.codec_context.frame_size or 1024
@@ -72,7 +77,20 @@ def _encode_aac(out, stream, samples: np.ndarray) -> None:
         out.mux(packet)
 
 
-def reencode_video(src: str | Path, dst: str | Path, max_seconds: float) -> Path:
+def reencode_audio_mp3(src: str | Path, dst: str | Path, max_seconds: float, bit_rate: int = MP3_BIT_RATE) -> Path:
+    """Decode to 16 kHz mono and write MP3 at a low bit rate (32 kbit/s): a lossy-channel view."""
+    import av
+
+    clip = load_audio(src, max_seconds, sample_rate=AUDIO_SAMPLE_RATE)
+    if clip is None:
+        raise CorruptMediaError("the file has no audio stream")
+    with av.open(str(dst), "w", format="mp3") as out:
+        stream = _add_aac(out, codec="libmp3lame", bit_rate=bit_rate)
+        _encode_aac(out, stream, clip.samples)
+    return Path(dst)
+
+
+def reencode_video(src: str | Path, dst: str | Path, max_seconds: float, crf: str = VIDEO_CRF) -> Path:
     """Re-encode to H.264 MP4 at the source frame rate (cropped to even size), audio to 16 kHz mono AAC."""
     import av
 
@@ -91,7 +109,7 @@ def reencode_video(src: str | Path, dst: str | Path, max_seconds: float) -> Path
         rate = Fraction(vin.average_rate or vin.guessed_rate or 25).limit_denominator(1001)
         frames = 0
         with av.open(str(dst), "w", format="mp4") as out:
-            vout = out.add_stream("libx264", rate=rate, options={"crf": VIDEO_CRF, "preset": "veryfast"})
+            vout = out.add_stream("libx264", rate=rate, options={"crf": crf, "preset": "veryfast"})
             vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
             aout = _add_aac(out) if clip is not None and clip.samples.size else None
             try:

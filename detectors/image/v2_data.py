@@ -1,0 +1,57 @@
+"""The image rows of the corpus manifest the v2 trainer and experiments use, capped per group.
+
+One generator or photo set dominates some classes (SD 1.5 grids, TPDNE faces); a cap per
+(label, family or source) keeps every group in training without letting one decide the head,
+and keeps feature extraction within the shared CPUs' budget. The cap keeps a deterministic,
+content-ordered sample (sha256 order), so two runs pick the same files.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections import defaultdict
+from pathlib import Path
+
+SHARED_TRAIN = Path("/work/shared/data/train/manifest.csv")
+
+
+def corpus_dir() -> Path:
+    return Path(os.environ.get("DEEPFAKE_CORPUS_DIR") or Path.home() / ".cache" / "deepfake-detection" / "corpus")
+
+
+def default_manifest() -> Path:
+    """Corpus v2's manifest when it exists, else the shared training set's (development stand-in)."""
+    m = corpus_dir() / "manifest.csv"
+    return m if m.exists() else SHARED_TRAIN
+
+
+def group_of(row: dict[str, str]) -> str:
+    fam = row.get("family") or ""
+    if row["label"] == "fake":
+        return "fake:" + (fam or row.get("generator") or row.get("kind") or "unknown")
+    return "real:" + (row.get("source_repo") or "unknown")
+
+
+def load_rows(manifest: Path | None = None, cap: int | None = None, modality: str = "image") -> list[dict[str, str]]:
+    """Rows of ``modality`` with ``path`` resolved, ``family`` filled (stand-in: kind for fakes
+    of the shared set) and at most ``cap`` rows per group."""
+    manifest = Path(manifest or default_manifest())
+    root = manifest.parent
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("modality", modality) == modality]
+    for r in rows:
+        r["path"] = str(root / r["file"])
+        if r["label"] == "fake" and not r.get("family"):
+            r["family"] = r.get("generator") or r.get("kind") or "unknown"
+    if cap:
+        by_group: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for r in rows:
+            by_group[group_of(r)].append(r)
+        kept = []
+        for g in sorted(by_group):
+            members = sorted(by_group[g], key=lambda r: r.get("sha256") or hashlib.sha256(r["file"].encode()).hexdigest())
+            kept += members[:cap]
+        rows = sorted(kept, key=lambda r: r["file"])
+    return rows

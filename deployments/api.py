@@ -121,7 +121,24 @@ class Service:
         deployments = dict(pairs)
         ready = all("error" not in v for v in deployments.values())
         return {"status": "ready" if ready else "degraded", "models_ready": ready, "version": __version__,
-                "uptime_s": round(time.time() - self.started, 1), "deployments": deployments}
+                "uptime_s": round(time.time() - self.started, 1), "deployments": deployments,
+                "operating_points": collect_operating_points(deployments)}
+
+
+def collect_operating_points(deployments: dict[str, Any]) -> dict[str, Any]:
+    """Each loaded detector's verdict operating points and measured error rates, by detector name.
+
+    Workers report ``{modality: detector_status(...)}``; the same detector loaded in several
+    deployments is listed once.
+    """
+    out: dict[str, Any] = {}
+    for info in deployments.values():
+        if not isinstance(info, dict):
+            continue
+        for entry in info.values():
+            if isinstance(entry, dict) and entry.get("name") and "operating_points" in entry:
+                out.setdefault(entry["name"], {"modality": entry.get("modality"), **(entry["operating_points"] or {})})
+    return out
 
 
 def _check_key(settings: Settings, provided: str | None) -> None:

@@ -20,7 +20,7 @@ from detectors import intake
 from detectors.base import Detector
 from detectors.logs import get_logger, log_model_loaded, setup_logging
 from detectors.media import MediaRef
-from detectors.pipeline import Analyzer
+from detectors.pipeline import Analyzer, detector_status
 from detectors.schema import AnalysisResult, MediaType
 from detectors.settings import Settings, get_settings
 
@@ -54,7 +54,7 @@ class _DetectorHost:
         return self.analyzer.detector(modality)
 
     def info(self) -> dict:
-        return {m: self.det(m).info() for m in self.modalities} | {"pid": os.getpid()}
+        return {m: detector_status(self.det(m)) for m in self.modalities} | {"pid": os.getpid()}
 
     def check_health(self) -> None:
         for m in self.modalities:

@@ -15,7 +15,7 @@ import numpy as np
 from detectors import base
 from detectors.base import Detector, ProgressFn, no_progress
 from detectors.media import MediaRef, make_media_ref
-from detectors.schema import AnalysisResult, MediaType
+from detectors.schema import AnalysisResult, MediaType, operating_points_info
 from detectors.settings import Settings, get_settings
 
 INFER_CHUNK = 16
@@ -28,6 +28,37 @@ def detector_name(settings: Settings, modality: MediaType) -> str:
     if modality == "audio":
         return "audio-hf" if settings.audio_model else settings.audio_detector
     return settings.video_detector
+
+
+def operating_points_of(detector: Detector) -> dict | None:
+    """A loaded detector's verdict operating points and their measured error rates, for ``/api/status``.
+
+    Looked up in this order: ``detector.operating_points`` (an ``OperatingPoints``), then
+    ``operating_points`` or ``threshold`` on its ``fusion`` / ``calibration``, then the ``threshold``
+    its ``info()`` reports. A detector that stores ``OperatingPoints`` should expose them as the
+    ``operating_points`` attribute; an old model's single threshold shows as two points (see
+    ``detectors.schema.as_operating_points``). None when the detector has none (e.g. not loaded).
+    """
+    found = getattr(detector, "operating_points", None)
+    for holder in (getattr(detector, "fusion", None), getattr(detector, "calibration", None)):
+        if found is None and holder is not None:
+            found = getattr(holder, "operating_points", None)
+            if found is None:
+                found = getattr(holder, "verdict_points", None) or getattr(holder, "threshold", None)
+    if found is None:
+        found = detector.info().get("threshold")
+    try:
+        return operating_points_info(found) if found is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def detector_status(detector: Detector) -> dict:
+    """``detector.info()`` plus its ``operating_points`` (points and measured error rates) when loaded."""
+    out = dict(detector.info())
+    if out.get("loaded") and "operating_points" not in out:
+        out["operating_points"] = operating_points_of(detector)
+    return out
 
 
 def infer_in_chunks(detector: Detector, inputs: list[np.ndarray], chunk: int = INFER_CHUNK) -> list[float]:

@@ -50,8 +50,10 @@ def test_result_serialises_with_guide_names():
 
 def test_confidence_is_the_probability_of_the_stated_verdict():
     assert verdict_fields(0.2, 0.5)["confidence"] == 80.0
-    fields = verdict_fields(0.45, 0.4)
-    assert fields["verdict"] == "fake" and fields["confidence"] == 45.0  # honest, not rescaled
+    fields = verdict_fields(0.85, 0.6)
+    assert fields["verdict"] == "fake" and fields["confidence"] == 85.0  # honest, not rescaled
+    fields = verdict_fields(0.45, 0.4)  # never "fake" under 50 %: the gap to 0.5 is inconclusive
+    assert fields["verdict"] == "inconclusive" and not fields["is_deepfake"] and fields["verdict_reason"]
     inc = inconclusive_fields("no speech")
     assert inc["verdict"] == "inconclusive" and inc["confidence"] == 0.0 and not inc["is_deepfake"]
 

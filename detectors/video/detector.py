@@ -31,6 +31,7 @@ from detectors.schema import (
     FaceResult,
     FrameResult,
     inconclusive_fields,
+    operating_points_info,
     verdict_fields,
 )
 from detectors.video.frames import (
@@ -111,6 +112,7 @@ class VideoDetector(Detector):
         out["fusion"] = None if self.fusion is None else {
             "version": self.fusion.info.get("version"),
             "threshold": self.fusion.calibration.threshold,
+            "operating_points": operating_points_info(self.fusion.verdict_points),
             "features": self.fusion.features,
         }
         return out
@@ -368,7 +370,7 @@ class VideoDetector(Detector):
         faced = [f for f in frames if f.faces > 0]
         ratio = float(np.mean([f.is_deepfake for f in faced])) if faced else 0.0
         result = AnalysisResult(
-            **verdict_fields(p, fusion.calibration.threshold),
+            **verdict_fields(p, fusion.verdict_points),
             **common,
             frame_analysis=frames,
             face_tracks=tracks,
@@ -377,7 +379,8 @@ class VideoDetector(Detector):
         result.components = self._components(payload, fusion, values, audio_result)
         result.anomalies = self._anomalies(payload, fusion, values, tracks, audio_result)
         if n_faces == 0:
-            result.verdict_reason = "no face found in the sampled frames: the verdict rests on the sound track"
+            note = "no face found in the sampled frames: the verdict rests on the sound track"
+            result.verdict_reason = f"{result.verdict_reason}; {note}" if result.verdict_reason else note
         return result
 
     def _frames_and_tracks(

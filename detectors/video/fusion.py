@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.calibration import Calibration
+from detectors.calibration import Calibration, OperatingPoints
 
 FUSION_FILE = "fusion.json"
 
@@ -87,6 +87,12 @@ class FusionModel:
     crop_calibration: Calibration  # raw image-model score of one face crop -> p(fake), frames/tracks
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    operating_points: OperatingPoints | None = None  # the verdict policy's two points (fitted on val)
+
+    @property
+    def verdict_points(self) -> OperatingPoints | float:
+        """What the verdict is taken at: the stored operating points, or an old file's single threshold."""
+        return self.operating_points if self.operating_points is not None else self.calibration.threshold
 
     def vector(self, values: dict[str, float | None]) -> np.ndarray:
         """Standardised feature vector; a missing or non-finite value becomes 0 (its training mean)."""
@@ -120,6 +126,7 @@ class FusionModel:
             "crop_calibration": self.crop_calibration.to_dict(),
             "ranges": {k: [float(a), float(b)] for k, (a, b) in self.ranges.items()},
             "info": self.info,
+            **({"operating_points": self.operating_points.to_dict()} if self.operating_points else {}),
         }
 
     @classmethod
@@ -138,6 +145,7 @@ class FusionModel:
             crop_calibration=Calibration.from_dict(d["crop_calibration"]),
             ranges={k: (float(v[0]), float(v[1])) for k, v in d.get("ranges", {}).items()},
             info=dict(d.get("info", {})),
+            operating_points=OperatingPoints.from_dict(d["operating_points"]) if d.get("operating_points") else None,
         )
 
     def save(self, path: str | Path) -> None:

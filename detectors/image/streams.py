@@ -22,11 +22,12 @@ from detectors.errors import CorruptMediaError, DetectionError
 from detectors.faces import Face, FaceDetector
 from detectors.features.cache import FeatureCache, file_key
 from detectors.image import forensics
-from detectors.image.views import MAX_FACES, MAX_PIXELS, ImageViews, aug_view, make_views, pool
+from detectors.image.views import MAX_FACES, MAX_PIXELS, ImageViews, aug_view, make_views, pool, sbi_view
 from detectors.training.streams import register_view
 
 FACES_EXTRACTOR = ("faces-haar-dlib5", "1")
 register_view("image", "aug", aug_view)
+register_view("image", "sbi", sbi_view)
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -309,7 +309,31 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+V1_ONLY_OPTIONS = ("--data", "--split", "--limit", "--real-variants", "--sbi-variants", "--resample-variants",
+                   "--fake-variants", "--c-grid", "--cache", "--threads")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``deepfake-train image``: the v2 recipe (``detectors.image.v2_train``) by default; the v1
+    recipe (``image-default``) with ``--recipe v1`` or any of its own options (``--data`` ...)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--recipe" in args:
+        i = args.index("--recipe")
+        recipe = args[i + 1] if i + 1 < len(args) else ""
+        del args[i : i + 2]
+    else:
+        recipe = "v1" if any(a.split("=")[0] in V1_ONLY_OPTIONS for a in args) else "v2"
+    if recipe == "v1":
+        return main_v1(args)
+    if recipe != "v2":
+        raise SystemExit(f"unknown --recipe {recipe!r}: v1 or v2")
+    from detectors.image.v2_train import main as main_v2
+
+    return main_v2(args)
+
+
+def main_v1(argv: list[str] | None = None) -> int:
+    """The v1 recipe: MobileNetV2 head + forensic features on a source-level split (image-default)."""
     import torch
 
     from detectors.faces import FaceDetector

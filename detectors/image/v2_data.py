@@ -14,6 +14,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 SHARED_TRAIN = Path("/work/shared/data/train/manifest.csv")
 
 
@@ -55,3 +57,36 @@ def load_rows(manifest: Path | None = None, cap: int | None = None, modality: st
             kept += members[:cap]
         rows = sorted(kept, key=lambda r: r["file"])
     return rows
+
+
+FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+def jpeg_quality(qtable: list[int] | None) -> float:
+    """An estimate of the IJG quality (1-100) from a luma quantisation table; 0 when not a JPEG."""
+    if not qtable:
+        return 0.0
+    std = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22,
+           29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103,
+           121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
+    scale = 100.0 * sum(qtable) / sum(std)
+    q = (200.0 - scale) / 2.0 if scale <= 100 else 5000.0 / scale
+    return float(min(100.0, max(1.0, q)))
+
+
+def metadata_features(path: str | Path, reencoded_jpeg_quality: int | None = None) -> np.ndarray:
+    """The metadata-only baseline: width, height (log), aspect, format one-hot, JPEG quality.
+
+    With ``reencoded_jpeg_quality`` the file is described as after the evaluation's re-encoding
+    (same size, JPEG at that quality), without re-encoding it.
+    """
+    from PIL import Image
+
+    with Image.open(path) as img:
+        w, h = img.size
+        fmt = img.format or ""
+        q = jpeg_quality(list(img.quantization.get(0, [])) if fmt == "JPEG" and getattr(img, "quantization", None) else None)
+    if reencoded_jpeg_quality is not None:
+        fmt, q = "JPEG", float(reencoded_jpeg_quality)
+    onehot = [float(fmt == f) for f in FORMATS] + [float(fmt not in FORMATS)]
+    return np.array([np.log(w), np.log(h), np.log(w / h), *onehot, q], np.float32)

@@ -142,3 +142,30 @@ def aug_view(src: Path, dst_dir: Path, rng: np.random.Generator) -> Path:
     dst = Path(dst_dir) / f"{Path(src).stem}-aug{ext}"
     dst.write_bytes(encode(out, fmt, opts))
     return dst
+
+
+# --- the `sbi` training view: a self-blended face fake made from a real photo -------------------
+
+_SBI_FACES: FaceDetector | None = None
+
+
+def sbi_view(src: Path, dst_dir: Path, rng: np.random.Generator) -> Path:
+    """A self-blended fake (``synth.self_blend``, SBI) of the largest face of a real ``src``, then
+    the ``aug`` degradation chain. Raises ValueError when there is no face (no fake to make)."""
+    from detectors.image.synth import self_blend
+    from detectors.media import load_image
+
+    global _SBI_FACES
+    if _SBI_FACES is None:
+        _SBI_FACES = FaceDetector()
+        _SBI_FACES.load()
+    rgb = load_image(src, MAX_PIXELS)
+    faces = _SBI_FACES.detect(rgb)
+    if not faces:
+        raise ValueError("no face to self-blend")
+    fake = self_blend(rgb, faces[0], rng)
+    out, fmt, opts = augment_chain(fake, rng)
+    ext = {"JPEG": ".jpg", "WEBP": ".webp", "PNG": ".png"}[fmt]
+    dst = Path(dst_dir) / f"{Path(src).stem}-sbi{ext}"
+    dst.write_bytes(encode(out, fmt, opts))
+    return dst

@@ -1,0 +1,249 @@
+"""``deepfake-train image``: the image v2 model (frozen streams + linear heads + calibrated fusion),
+measured leave-one-generator-family-out on the corpus, trained on everything, card written.
+
+Steps: extract each needed stream through the views ``as-is`` and ``jpeg90`` (test conditions)
+and the training view (``aug`` by default), plus ``sbi`` self-blended fakes of the real faces
+(cached: a second run extracts nothing); LOGO table per head and fused, as-is and re-encoded,
+beside the v1 recipe and a metadata-only baseline under the same folds; then the shipped model:
+heads fitted on every row, fusion weights from inner out-of-fold scores, Platt calibration and
+the two operating points from the LOGO held-out fused scores (sources never trained on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from detectors.calibration import fit_operating_points, fit_platt
+from detectors.evaluation import logo, metrics
+from detectors.image.v2_data import default_manifest, load_rows, metadata_features
+from detectors.image.v2_logo import (
+    HeadData,
+    choose_C_oof,
+    fit_head,
+    fold_rows,
+    logo_scores,
+    pooled_heldout,
+    usable_inner,
+)
+from detectors.image.v2_model import HEADS, MODEL_FILE, V2Model, fixed_head_score, head_matrix
+from detectors.training.probe import DEFAULT_CS, fit_nonnegative_fusion
+
+DEFAULT_HEADS = ("clip-whole-pen", "clip-face-pen", "effnet-whole", "forensic")
+V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
+STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
+CONDITIONS = ("as-is", "jpeg90")
+DEFAULT_OUT = Path("models/image/v2")
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="deepfake-train image", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--manifest", type=Path, default=None, help="corpus manifest (default: corpus v2, else shared/data/train)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--cap", type=int, default=150, help="at most this many files per fake family / real source")
+    ap.add_argument("--heads", default=",".join(DEFAULT_HEADS))
+    ap.add_argument("--train-view", default="aug", choices=("aug", "as-is", "jpeg90"))
+    ap.add_argument("--sbi", type=int, default=300, help="self-blended face fakes from training reals (0: none)")
+    ap.add_argument("--no-baselines", action="store_true", help="skip the v1-recipe baseline (saves its extraction)")
+    ap.add_argument("--min-fakes", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-boot", type=int, default=200)
+    ap.add_argument("--no-card", action="store_true")
+    return ap.parse_args(argv)
+
+
+def make_stream(short: str):
+    from detectors.image.streams import stream_factory
+
+    return stream_factory(short)(**STREAM_OPTIONS.get(short, {}))
+
+
+def extract_all(short: str, paths: list[str], views: list[str], seed: int) -> dict[str, object]:
+    from detectors.training.streams import extract
+
+    stream = make_stream(short)
+    stream.load()
+    out = {}
+    for v in views:
+        t = time.monotonic()
+        f = extract(stream, paths, view=v, seed=seed, progress=False)
+        log(f"{stream.name} {stream.version} / {v}: {int(f.ok.sum())}/{len(paths)} ok, {f.cache_hits} cached, "
+            f"{time.monotonic() - t:.0f} s")
+        out[v] = f
+    return out
+
+
+def summary(fold_rows_: list[dict]) -> dict:
+    s = logo.summary_row(fold_rows_)
+    return {k: s.get(k) for k in ("n_folds", "auc", "min_auc", "eer", "max_eer")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    t0 = time.monotonic()
+    heads = [h for h in args.heads.split(",") if h]
+    for h in heads:
+        if h not in HEADS:
+            raise SystemExit(f"unknown head {h}; known: {', '.join(HEADS)}")
+    manifest = args.manifest or default_manifest()
+    rows = load_rows(manifest, cap=args.cap)
+    log(f"{len(rows)} image rows from {manifest} (cap {args.cap} per family/source)")
+    paths = [r["path"] for r in rows]
+    baseline_heads = [] if args.no_baselines else [h for h in V1_HEADS if h not in heads]
+    streams = sorted({HEADS[h].stream for h in heads + baseline_heads})
+    views = sorted({*CONDITIONS, args.train_view})
+    feats = {s: extract_all(s, paths, views, args.seed) for s in streams}
+    ok = np.ones(len(rows), bool)
+    for s in streams:
+        for v in views:
+            ok &= feats[s][v].ok
+    log(f"{int(ok.sum())}/{len(rows)} rows have every stream and view")
+    keep = np.flatnonzero(ok)
+    rows = [rows[i] for i in keep]
+    y = np.array([1 if r["label"] == "fake" else 0 for r in rows])
+
+    # self-blended face fakes from real photos with a face (training only)
+    sbi_rows, sbi_feats = [], {}
+    if args.sbi:
+        nf = feats[streams[0]]["as-is"]["meta.faces"][keep, 0] if "meta.faces" in feats[streams[0]]["as-is"].names else None
+        cand = [i for i, r in enumerate(rows) if r["label"] == "real" and (nf is None or nf[i] > 0)]
+        rng = np.random.default_rng(args.seed)
+        cand = sorted(rng.permutation(cand)[: args.sbi].tolist())
+        src_paths = [rows[i]["path"] for i in cand]
+        got = {s: extract_all(s, src_paths, ["sbi"], args.seed)["sbi"] for s in streams}
+        ok_sbi = np.ones(len(cand), bool)
+        for s in streams:
+            ok_sbi &= got[s].ok
+        sel = np.flatnonzero(ok_sbi)
+        for j in sel:
+            r = dict(rows[cand[j]])
+            r.update(label="fake", family="self-blend", kind="self-blend", generator="self-blend")
+            sbi_rows.append(r)
+        sbi_feats = {s: {k: m[sel] for k, m in got[s].names.items()} for s in streams}
+        log(f"{len(sbi_rows)} self-blended fakes (of {len(cand)} real photos with a face)")
+    n = len(rows)
+    rows_all = rows + sbi_rows
+    y_all = np.concatenate([y, np.ones(len(sbi_rows), int)])
+
+    def head_data(h: str) -> HeadData:
+        spec = HEADS[h]
+        f = feats[spec.stream]
+        train = head_matrix(spec, {k: m[keep] for k, m in f[args.train_view].names.items()})
+        if sbi_rows:
+            train = np.vstack([train, head_matrix(spec, sbi_feats[spec.stream])])
+        tests = {c: head_matrix(spec, {k: m[keep] for k, m in f[c].names.items()}) for c in CONDITIONS}
+        if spec.fixed:
+            train = fixed_head_score(h, train)[:, None]
+            tests = {c: fixed_head_score(h, x)[:, None] for c, x in tests.items()}
+        return HeadData(train, tests, spec.fixed)
+
+    data = {h: head_data(h) for h in heads}
+    folds = logo.logo_folds(rows, min_fakes=args.min_fakes)
+    log(f"{len(folds)} folds: {', '.join(f.name for f in folds)}")
+    extra_src = [r.get("source_repo", "") for r in sbi_rows]
+    res = logo_scores(data, y_all, rows_all, n, folds, extra_src, log=log)
+    tables: dict[str, dict[str, list[dict]]] = {c: {} for c in CONDITIONS}
+    for c in CONDITIONS:
+        for h in [*heads, "fused"]:
+            if res.scores[c][h]:
+                tables[c][h] = fold_rows(y, folds, res.scores[c][h], args.n_boot)
+    # baselines under the same folds: the v1 recipe (its streams, fused) and metadata only
+    if baseline_heads or not args.no_baselines:
+        v1 = {h: (data[h] if h in data else head_data(h)) for h in V1_HEADS}
+        r1 = logo_scores(v1, y_all, rows_all, n, folds, extra_src, log=lambda m: None)
+        for c in CONDITIONS:
+            tables[c]["v1 recipe (MobileNetV2 + forensic)"] = fold_rows(y, folds, r1.scores[c]["fused"], args.n_boot)
+    meta_test = {"as-is": np.stack([metadata_features(r["path"]) for r in rows]),
+                 "jpeg90": np.stack([metadata_features(r["path"], 90) for r in rows])}
+    meta_train = meta_test["as-is"]
+    if sbi_rows:  # a self-blend keeps its source's size and container
+        meta_train = np.vstack([meta_train, np.stack([metadata_features(r["path"]) for r in sbi_rows])])
+    rm = logo_scores({"metadata": HeadData(meta_train, meta_test)}, y_all, rows_all, n, folds, extra_src, log=lambda m: None)
+    for c in CONDITIONS:
+        tables[c]["metadata only"] = fold_rows(y, folds, rm.scores[c]["metadata"], args.n_boot)
+        log(f"{c}: " + "; ".join(f"{h} {summary(t)['auc']:.3f} (min {summary(t)['min_auc']:.3f})"
+                                 for h, t in tables[c].items() if t))
+
+    # the shipped model: every row; calibration and operating points from held-out fused scores
+    train_idx = np.arange(len(y_all))
+    inner = usable_inner(rows_all, y_all, train_idx)
+    model = V2Model()
+    for s in streams:
+        st = make_stream(s)
+        model.streams[s] = {"name": st.name, "version": st.version, "crops": list(st.crops), "faces": st.use_faces}
+    model.streams = {s: v for s, v in model.streams.items() if s in {HEADS[h].stream for h in heads}}
+    oof_cols = []
+    for h in heads:
+        d = data[h]
+        spec = HEADS[h]
+        entry = {"stream": spec.stream, "keys": list(spec.keys), "fixed": spec.fixed}
+        if spec.fixed:
+            oof_cols.append(d.train[:, 0])
+        else:
+            C, oof, aucs = choose_C_oof(d.train, y_all, rows_all, train_idx, inner, DEFAULT_CS)
+            entry["probe"] = fit_head(d.train, y_all, rows_all, train_idx, C).to_dict()
+            entry["inner_auc_by_C"] = {str(k): v for k, v in aucs.items()}
+            oof_cols.append(oof)
+        model.heads[h] = entry
+    if len(heads) > 1:
+        oof_m = np.column_stack(oof_cols)
+        m = np.isfinite(oof_m).all(axis=1)
+        w, b = fit_nonnegative_fusion(oof_m[m], y_all[m])
+    else:
+        w, b = np.ones(1), 0.0
+    model.fusion_weights = {h: float(v) for h, v in zip(heads, w, strict=True)}
+    model.fusion_bias = float(b)
+    # held-out fused scores of every row (as-is and jpeg90 pooled) -> Platt + operating points
+    held = np.concatenate([pooled_heldout(n, folds, res.scores[c]["fused" if len(heads) > 1 else heads[0]]) for c in CONDITIONS])
+    yy = np.concatenate([y, y])
+    mk = np.isfinite(held)
+    fitted_on = f"LOGO held-out scores of {int(mk.sum())} rows (as-is + JPEG q90), {len(folds)} folds"
+    model.calibration = fit_platt(held[mk], yy[mk], fitted_on=fitted_on)
+    p_held = np.asarray(model.calibration.probability(held[mk]))
+    model.operating_points = fit_operating_points(p_held, yy[mk], fitted_on=fitted_on)
+    for h in heads:
+        hs = np.concatenate([pooled_heldout(n, folds, res.scores[c][h]) for c in CONDITIONS])
+        mh = np.isfinite(hs)
+        model.head_calibration[h] = fit_platt(hs[mh], yy[mh], fitted_on=fitted_on)
+    fam_counts: dict[str, int] = {}
+    for r in rows_all:
+        k = f"{r['label']}:{r.get('family') or r.get('source_repo')}"
+        fam_counts[k] = fam_counts.get(k, 0) + 1
+    model.meta = {
+        "version": datetime.now(UTC).strftime("%Y%m%d") + f"-seed{args.seed}",
+        "trained": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "deepfake-train image " + " ".join(sys.argv[2:] if argv is None else argv),
+        "manifest": str(manifest),
+        "n_rows": n, "n_sbi": len(sbi_rows), "cap": args.cap, "train_view": args.train_view,
+        "folds": [{"name": f.name, "families": list(f.families), "test_real_sources": list(f.test_real_sources)} for f in folds],
+        "chosen_C_per_fold": res.chosen_C,
+        "fold_fusion_weights": res.fusion_weights,
+        "auc_heldout_calibrated": float(metrics.auc(yy[mk], p_held)),
+        "seconds": round(time.monotonic() - t0, 1),
+        "groups": fam_counts,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    model.save(args.out / MODEL_FILE)
+    (args.out / "logo_tables.json").write_text(json.dumps(tables, indent=1) + "\n")
+    if not args.no_card:
+        from detectors.image.v2_card import write_card
+
+        write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
+                   model, tables, heads)
+    log(f"saved {args.out / MODEL_FILE} in {time.monotonic() - t0:.0f} s; held-out operating points "
+        f"real<{model.operating_points.real_below:.3f}, fake>={model.operating_points.fake_above:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -250,3 +250,46 @@ def load_audio(
     if samples.size == 0:
         raise CorruptMediaError("the audio stream decoded to no samples")
     return AudioClip(samples, sample_rate, source_rate or sample_rate, samples.size / sample_rate)
+
+
+VARIABLE_FRAME_CODECS = ("pcm_s16le", "pcm_f32le", "flac")  # accept a short last frame; others get it padded
+
+
+def add_audio_stream(out, codec: str = "aac", sample_rate: int = AUDIO_SAMPLE_RATE, bit_rate: int | None = None):
+    """A mono audio stream on an open PyAV output container (add it before anything is muxed)."""
+    stream = out.add_stream(codec, rate=sample_rate)
+    stream.layout = "mono"
+    if bit_rate:
+        stream.bit_rate = bit_rate
+    return stream
+
+
+def encode_audio(out, stream, samples: np.ndarray, frame_size: int = 1024, sample_format: str = "s16") -> None:
+    """Encode mono ``samples`` (float in -1..1, at the stream's rate) into ``stream`` of ``out`` as
+    frames of ``sample_format`` ("s16": 16-bit; "fltp": float, no quantisation), then flush it. The one PyAV audio-encoding loop: re-encoded views, synthetic
+    training videos and test media all write sound through it. PyAV re-buffers the frames to the
+    codec's own frame size; the last frame is zero-padded for codecs that need full frames.
+    """
+    from fractions import Fraction
+
+    import av
+
+    rate = int(stream.codec_context.sample_rate)
+    pcm = np.clip(np.asarray(samples, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    if sample_format == "s16":
+        pcm = (pcm * 32767).astype(np.int16)
+    pad = stream.codec_context.name not in VARIABLE_FRAME_CODECS
+    pts = 0
+    for i in range(0, pcm.size, frame_size):
+        chunk = pcm[i : i + frame_size]
+        if pad and chunk.size < frame_size:
+            chunk = np.pad(chunk, (0, frame_size - chunk.size))
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format=sample_format, layout="mono")
+        frame.sample_rate = rate
+        frame.pts = pts
+        frame.time_base = Fraction(1, rate)
+        pts += chunk.size
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)

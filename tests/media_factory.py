@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from detectors.media import add_audio_stream, encode_audio
 
 IMAGE_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF"}
 # container extension -> (PyAV format name, video codec, audio codec or None)
@@ -75,22 +76,7 @@ def write_audio(path: Path, seconds: float = 2.0, fmt: str | None = None, signal
     rate = sample_rate or default_rate
     samples = signal if signal is not None else tone(seconds, rate)
     with av.open(str(path), "w", format=container_fmt) as out:
-        stream = out.add_stream(codec, rate=rate)
-        stream.layout = "mono"
-        frame_size = stream.codec_context.frame_size or 1024
-        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-        pts = 0
-        for i in range(0, pcm.size, frame_size):
-            chunk = pcm[i : i + frame_size]
-            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = pts
-            frame.time_base = Fraction(1, rate)
-            pts += chunk.size
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        encode_audio(out, add_audio_stream(out, codec, rate), samples)
     return path
 
 
@@ -115,8 +101,7 @@ def write_video(
         astream = None
         if with_audio and acodec:
             arate = 48000 if acodec == "opus" else 22050
-            astream = out.add_stream(acodec, rate=arate)
-            astream.layout = "mono"
+            astream = add_audio_stream(out, acodec, arate)
         base = synthetic_face_image(w + 40, h, seed=1)
         for i in range(n):
             shift = int(20 + 15 * np.sin(i / 5))
@@ -127,23 +112,7 @@ def write_video(
         for packet in vs.encode(None):
             out.mux(packet)
         if astream is not None:
-            arate = astream.codec_context.sample_rate
-            pcm = (tone(seconds, arate) * 32767).astype(np.int16)
-            fs = astream.codec_context.frame_size or 1024
-            pts = 0
-            for i in range(0, pcm.size, fs):
-                chunk = pcm[i : i + fs]
-                if chunk.size < fs and acodec in ("aac", "opus", "mp3"):
-                    chunk = np.pad(chunk, (0, fs - chunk.size))
-                frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-                frame.sample_rate = arate
-                frame.pts = pts
-                frame.time_base = Fraction(1, arate)
-                pts += chunk.size
-                for packet in astream.encode(frame):
-                    out.mux(packet)
-            for packet in astream.encode(None):
-                out.mux(packet)
+            encode_audio(out, astream, tone(seconds, astream.codec_context.sample_rate))
     return path
 
 

@@ -88,7 +88,7 @@ def test_a_result_per_face(det, shared_data, tmp_path):
     xs = sorted(f.box[0] for f in res.faces)
     assert xs[0] < img.shape[1] // 2 <= xs[1]
     for f in res.faces:
-        assert 0 <= f.fake_probability <= 1 and f.is_deepfake == (f.fake_probability >= res.threshold)
+        assert 0 <= f.fake_probability <= 1 and f.is_deepfake == (f.fake_probability >= det.face_threshold)
     assert res.components[1].used
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from detectors.errors import CorruptMediaError
-from detectors.media import AUDIO_SAMPLE_RATE, load_audio, load_image
+from detectors.media import AUDIO_SAMPLE_RATE, add_audio_stream, encode_audio, load_audio, load_image
 from detectors.settings import Settings
 
 JPEG_QUALITY = 90
@@ -46,37 +46,6 @@ def reencode_audio(src: str | Path, dst: str | Path, max_seconds: float) -> Path
     return Path(dst)
 
 
-def _add_aac(out, codec: str = "aac", bit_rate: int | None = None):
-    """A 16 kHz mono audio stream (AAC by default) on ``out`` (added before anything is muxed)."""
-    stream = out.add_stream(codec, rate=AUDIO_SAMPLE_RATE)
-    stream.layout = "mono"
-    if bit_rate:
-        stream.bit_rate = bit_rate
-    return stream
-
-
-def _encode_aac(out, stream, samples: np.ndarray) -> None:
-    """Encode ``samples`` (float32 in -1..1, 16 kHz) into audio ``stream`` of ``out``."""
-    import av
-
-    frame_size = stream.codec_context.frame_size or 1024
-    pcm = np.clip(samples, -1.0, 1.0).astype(np.float32)
-    pts = 0
-    for i in range(0, pcm.size, frame_size):
-        chunk = pcm[i : i + frame_size]
-        if chunk.size < frame_size:
-            chunk = np.pad(chunk, (0, frame_size - chunk.size))
-        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="fltp", layout="mono")
-        frame.sample_rate = AUDIO_SAMPLE_RATE
-        frame.pts = pts
-        frame.time_base = Fraction(1, AUDIO_SAMPLE_RATE)
-        pts += chunk.size
-        for packet in stream.encode(frame):
-            out.mux(packet)
-    for packet in stream.encode(None):
-        out.mux(packet)
-
-
 def reencode_audio_mp3(src: str | Path, dst: str | Path, max_seconds: float, bit_rate: int = MP3_BIT_RATE) -> Path:
     """Decode to 16 kHz mono and write MP3 at a low bit rate (32 kbit/s): a lossy-channel view."""
     import av
@@ -85,8 +54,8 @@ def reencode_audio_mp3(src: str | Path, dst: str | Path, max_seconds: float, bit
     if clip is None:
         raise CorruptMediaError("the file has no audio stream")
     with av.open(str(dst), "w", format="mp3") as out:
-        stream = _add_aac(out, codec="libmp3lame", bit_rate=bit_rate)
-        _encode_aac(out, stream, clip.samples)
+        stream = add_audio_stream(out, "libmp3lame", AUDIO_SAMPLE_RATE, bit_rate)
+        encode_audio(out, stream, clip.samples, sample_format="fltp")
     return Path(dst)
 
 
@@ -111,7 +80,7 @@ def reencode_video(src: str | Path, dst: str | Path, max_seconds: float, crf: st
         with av.open(str(dst), "w", format="mp4") as out:
             vout = out.add_stream("libx264", rate=rate, options={"crf": crf, "preset": "veryfast"})
             vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
-            aout = _add_aac(out) if clip is not None and clip.samples.size else None
+            aout = add_audio_stream(out) if clip is not None and clip.samples.size else None
             try:
                 for frame in container.decode(vin):
                     if frames / float(rate) > max_seconds:
@@ -133,7 +102,7 @@ def reencode_video(src: str | Path, dst: str | Path, max_seconds: float, crf: st
             for packet in vout.encode(None):
                 out.mux(packet)
             if aout is not None:
-                _encode_aac(out, aout, clip.samples[: int(max_seconds * AUDIO_SAMPLE_RATE)])
+                encode_audio(out, aout, clip.samples[: int(max_seconds * AUDIO_SAMPLE_RATE)], sample_format="fltp")
     return Path(dst)
 
 

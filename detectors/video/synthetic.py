@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from detectors.media import add_audio_stream, encode_audio
+
 # container extension -> (PyAV format, video codec, audio codec)
 CONTAINERS = {
     "mp4": ("mp4", "libx264", "aac"),
@@ -148,8 +150,7 @@ def write_talking_video(
         astream = None
         if with_audio:
             arate = 48000 if acodec == "opus" else audio_rate
-            astream = out.add_stream(acodec, rate=arate)
-            astream.layout = "mono"
+            astream = add_audio_stream(out, acodec, arate)
         backgrounds = [textured_background(w, h, (90, 110, 140)), textured_background(w, h, (160, 60, 50))]
         for i, t in enumerate(times):
             shot = 1 if scene_cut_at is not None and t >= scene_cut_at else 0
@@ -177,21 +178,5 @@ def write_talking_video(
             out.mux(packet)
         if astream is not None:
             arate = astream.codec_context.sample_rate
-            pcm = (np.clip(speech_like(env[: int(seconds * env_rate)], env_rate, arate, seed), -1, 1) * 32767)
-            pcm = pcm.astype(np.int16)
-            fs = astream.codec_context.frame_size or 1024
-            pts = 0
-            for i in range(0, pcm.size, fs):
-                chunk = pcm[i : i + fs]
-                if chunk.size < fs:
-                    chunk = np.pad(chunk, (0, fs - chunk.size))
-                frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-                frame.sample_rate = arate
-                frame.pts = pts
-                frame.time_base = Fraction(1, arate)
-                pts += chunk.size
-                for packet in astream.encode(frame):
-                    out.mux(packet)
-            for packet in astream.encode(None):
-                out.mux(packet)
+            encode_audio(out, astream, speech_like(env[: int(seconds * env_rate)], env_rate, arate, seed))
     return path

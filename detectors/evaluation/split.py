@@ -157,17 +157,24 @@ def _cost(assign: np.ndarray, counts: np.ndarray, targets: np.ndarray) -> float:
 
 
 def _local_search(
-    n_units: int, cost_fn: Callable[[np.ndarray], float], part_ids: list[int], rng: np.random.Generator, restarts: int
+    n_units: int, cost_fn: Callable[[np.ndarray], float], part_ids: list[int], rng: np.random.Generator, restarts: int,
+    fixed: Mapping[int, int] | None = None,
 ) -> np.ndarray:
-    """Lowest-cost assignment of units to parts: random starts, then move one unit at a time while it helps."""
+    """Lowest-cost assignment of units to parts: random starts, then move one unit at a time while it
+    helps. Units in ``fixed`` (unit -> part) never move."""
+    fixed = dict(fixed or {})
     best, best_cost = None, np.inf
     for _ in range(max(1, restarts)):
         assign = rng.choice(part_ids, size=n_units)
+        for u, k in fixed.items():
+            assign[u] = k
         cost = cost_fn(assign)
         improved = True
         while improved:
             improved = False
             for u in rng.permutation(n_units):
+                if u in fixed:
+                    continue
                 keep = assign[u]
                 for k in part_ids:
                     if k == keep:
@@ -190,6 +197,7 @@ def make_split(
     restarts: int = 100,
     consistent: bool = True,
     description: str = "",
+    keep_test: Mapping[str, Any] | None = None,
 ) -> dict:
     """Assign whole sources to train / val / test, aiming at the given shares of real and fake files.
 
@@ -206,6 +214,8 @@ def make_split(
     modalities = [m for m in MODALITIES if m in counts]
     rng = np.random.default_rng(seed)
     part_ids = [0, 1, 2] if val > 0 else [0, 2]
+    test_id = PARTS.index("test")
+    held: dict[str, set[str]] = {m: sources_for(keep_test, m, "test") if keep_test else set() for m in modalities}
 
     chosen: dict[str, dict[str, int]] = {}
     if consistent:
@@ -217,19 +227,22 @@ def make_split(
         def total_cost(assign: np.ndarray) -> float:
             return sum(_cost(assign[idx], c, targets) for idx, c in per_mod.values())
 
-        best = _local_search(len(units), total_cost, part_ids, rng, restarts)
+        fixed = {unit_index[s]: test_id for m in modalities for s in held[m] if s in unit_index}
+        best = _local_search(len(units), total_cost, part_ids, rng, restarts, fixed)
         chosen = {m: dict(zip(sorted(counts[m]), best[per_mod[m][0]], strict=True)) for m in modalities}
     else:
         for m in modalities:
             names = sorted(counts[m])
             c = np.stack([counts[m][s] for s in names])
-            best = _local_search(len(names), lambda a, c=c: _cost(a, c, targets), part_ids, rng, restarts)
+            fixed = {i: test_id for i, s in enumerate(names) if s in held[m]}
+            best = _local_search(len(names), lambda a, c=c: _cost(a, c, targets), part_ids, rng, restarts, fixed)
             chosen[m] = dict(zip(names, best, strict=True))
 
     split: dict[str, Any] = {
         "description": description
         or "Generated source-level split (deepfake-eval split): whole sources per part, per modality.",
-        "params": {"seed": seed, "val": val, "test": test, "restarts": restarts, "consistent": consistent},
+        "params": {"seed": seed, "val": val, "test": test, "restarts": restarts, "consistent": consistent,
+                   "kept_test": {m: sorted(v) for m, v in held.items() if v}},
     }
     for m in modalities:
         split[m] = {part: sorted(s for s, k in chosen[m].items() if PARTS[k] == part) for part in PARTS}

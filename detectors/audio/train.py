@@ -338,6 +338,20 @@ def fit_fusion(comp: np.ndarray, labels: np.ndarray) -> tuple:
 
 # -- main ----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    """``deepfake-train audio``: the v2 detector (``audio-whisper``, ``detectors/audio/v2_train.py``) by
+    default; ``deepfake-train audio --v1 [v1 options]`` (or any call with v1's ``--data``) trains this
+    module's v1 LCNN-LFCC detector."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--v1" not in argv and not any(a == "--data" or a.startswith("--data=") for a in argv):
+        from detectors.audio import v2_train
+
+        return v2_train.main(argv)
+    return main_v1([a for a in argv if a != "--v1"])
+
+
+def main_v1(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
     from sklearn.metrics import roc_auc_score

@@ -1,0 +1,302 @@
+"""Train and measure ``audio-whisper`` (audio v2) on corpus v2: ``deepfake-train audio``.
+
+Everything runs on cached stream features (``detectors.training.streams.extract``): the Whisper
+base layer statistics, the v1 spectral statistics and the container metadata, extracted once per
+file and view. Heads are fitted on them in minutes:
+
+1. Leave-one-family-out (the core's ``logo_folds``, min_fakes 20): per fold every head is fitted
+   on the training families (C chosen by family-grouped inner folds of those rows only), their
+   non-negative fusion on inner out-of-fold scores, and the held-out family + held-out real
+   sources are scored as-is and re-encoded (16 kHz WAV, 32 kbit/s MP3). The metadata baseline
+   and the v1 feature stream run under the same protocol.
+2. The final model: heads on all rows, fusion weights from family-grouped out-of-fold scores,
+   Platt calibration and the two operating points fitted on those out-of-fold (held-out family)
+   scores, saved with the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from detectors.audio.v2_data import DEFAULT_CAP, labels, load_rows
+from detectors.audio.v2_model import AttentiveHead, AudioV2Model, Head, feature_matrix
+from detectors.evaluation import logo
+from detectors.training.probe import (
+    LinearProbe,
+    balanced_weights,
+    choose_C,
+    fit_nonnegative_fusion,
+    inner_folds,
+)
+
+log = logging.getLogger(__name__)
+
+LAYER_KEYS = {f"l{i}": [f"l{i}_mean", f"l{i}_std"] for i in range(7)}
+
+
+@dataclass
+class HeadSpec:
+    """A head to fit: which stream and features, linear (C fixed or chosen) or attentive."""
+
+    name: str
+    stream: str
+    keys: list[str]
+    kind: str = "linear"
+    C: float | None = None
+    Cs: tuple[float, ...] = (0.001, 0.01, 0.1)
+    epochs: int = 15
+
+    def matrix(self, feats: Mapping[str, Mapping[str, np.ndarray]]) -> np.ndarray:
+        return feature_matrix(feats[self.stream], self.keys)
+
+
+@dataclass
+class Config:
+    """The default recipe (chosen by the LOGO probes in experiments/audio/, see the model card)."""
+
+    heads: list[HeadSpec] = field(default_factory=lambda: [
+        HeadSpec("whisper-l1-l3", "whisper", LAYER_KEYS["l1"] + LAYER_KEYS["l2"] + LAYER_KEYS["l3"]),
+    ])
+    cap: int = DEFAULT_CAP
+    train_views: tuple[str, ...] = ("as-is",)
+    eval_views: tuple[str, ...] = ("as-is", "wav16k", "mp3-32k")
+
+
+STREAM_FACTORIES = {
+    "whisper": lambda: __import__("detectors.audio.v2_streams", fromlist=["WhisperLayers"]).WhisperLayers(),
+    "v1": lambda: __import__("detectors.audio.v2_streams", fromlist=["SpectralStats"]).SpectralStats(),
+    "meta": lambda: __import__("detectors.audio.v2_streams", fromlist=["AudioMetadata"]).AudioMetadata(),
+}
+
+
+def load_features(paths: Sequence[str], streams: Sequence[str], view: str, seed: int = 0,
+                  progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """Cached features of every file (extracted now when absent): stream -> name -> (n, d)."""
+    import torch
+
+    from detectors.audio import v2_augment
+    from detectors.training.streams import extract
+
+    torch.set_num_threads(1)
+    v2_augment.register()
+    out = {}
+    for s in streams:
+        st = STREAM_FACTORIES[s]()
+        st.load()
+        f = extract(st, list(paths), view=view, seed=seed, progress=progress, log_every=500)
+        if f.errors:
+            log.info("%s/%s: %d files failed (NaN rows)", s, view, len(f.errors))
+        out[s] = f.names
+    return out
+
+
+class _Fitted:
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return self.model.score(X)
+
+
+def fit_head(spec: HeadSpec, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray,
+             C: float | None = None, seed: int = 0) -> tuple[_Fitted, float | None]:
+    """One head on rows ``idx`` (family-balanced weights); C chosen on inner folds when not given."""
+    w = balanced_weights(rows, idx)
+    if spec.kind == "attentive":
+        return _Fitted(AttentiveHead(seed=seed).fit(X[idx], y[idx], w, epochs=spec.epochs, seed=seed)), None
+    c = C if C is not None else spec.C
+    if c is None:
+        c, _ = choose_C(X, y, rows, idx, spec.Cs)
+    return _Fitted(LinearProbe(c).fit(X[idx], y[idx], w)), c
+
+
+def oof_scores(spec: HeadSpec, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray,
+               C: float | None, n_splits: int = 3, seed: int = 0) -> np.ndarray:
+    """Out-of-fold scores over ``idx`` with folds that keep families and real sources apart."""
+    o = np.full(len(y), np.nan)
+    for tr, te in inner_folds(rows, idx, n_splits, seed):
+        if len(np.unique(y[tr])) < 2:
+            continue
+        m, _ = fit_head(spec, X, y, rows, tr, C, seed)
+        o[te] = m.score(X[te])
+    return o[idx]
+
+
+def logo_eval(specs: Sequence[HeadSpec], train_feats: Mapping, y: np.ndarray, rows: Sequence[Mapping],
+              folds: Sequence[logo.Fold], test_feats: Mapping[str, Mapping] | None = None,
+              fuse: bool = True, n_boot: int = 200, train_extra: tuple[Mapping, np.ndarray] | None = None,
+              ) -> dict[str, dict[str, list[dict]]]:
+    """LOGO rows per view, per head and fused: {view: {head or 'fused': fold rows}}.
+
+    ``test_feats``: view -> features of the same rows in that view (the held-out rows are scored
+    there; heads are trained on ``train_feats``). ``train_extra``: (features, row index) of extra
+    training copies (augmented views) appended to each fold's training rows of the same files.
+    """
+    y = np.asarray(y, dtype=int)
+    test_feats = dict(test_feats or {"as-is": train_feats})
+    Xs = {s.name: s.matrix(train_feats) for s in specs}
+    Xt = {v: {s.name: s.matrix(f) for s in specs} for v, f in test_feats.items()}
+    if train_extra is not None:
+        ef, eidx = train_extra
+        Xs = {s.name: np.concatenate([Xs[s.name], s.matrix(ef)]) for s in specs}
+        y_all = np.concatenate([y, y[eidx]])
+        rows_all = list(rows) + [rows[i] for i in eidx]
+    else:
+        eidx = np.zeros(0, dtype=int)
+        y_all, rows_all = y, list(rows)
+    scores: dict[str, dict[str, dict[int, np.ndarray]]] = {v: {n: {} for n in [*Xs, "fused"]} for v in Xt}
+    chosen: dict[str, list] = {n: [] for n in Xs}
+    for fi, fold in enumerate(folds):
+        if len(np.unique(y[fold.test])) < 2 or len(np.unique(y[fold.train])) < 2:
+            continue
+        t0 = time.monotonic()
+        train = fold.train
+        if len(eidx):
+            held = set(fold.test.tolist())
+            extra = len(y) + np.flatnonzero([i not in held for i in eidx])
+            train = np.concatenate([train, extra])
+        oof, per = [], {}
+        for s in specs:
+            m, c = fit_head(s, Xs[s.name], y_all, rows_all, train, seed=fi)
+            chosen[s.name].append(c)
+            per[s.name] = {v: m.score(Xt[v][s.name][fold.test]) for v in Xt}
+            if fuse and len(specs) > 1:
+                oof.append(oof_scores(s, Xs[s.name], y_all, rows_all, train, c, seed=fi))
+        for v in Xt:
+            for n in Xs:
+                scores[v][n][fi] = per[n][v]
+        if fuse and len(specs) > 1:
+            oof_m = np.column_stack(oof)
+            ok = np.isfinite(oof_m).all(axis=1)
+            w, b = fit_nonnegative_fusion(oof_m[ok], y_all[train][ok])
+            for v in Xt:
+                scores[v]["fused"][fi] = np.column_stack([per[n][v] for n in Xs]) @ w + b
+        log.info("fold %d/%d %s: %.0f s", fi + 1, len(folds), fold.name, time.monotonic() - t0)
+    out: dict[str, dict[str, list[dict]]] = {}
+    for v in Xt:
+        out[v] = {}
+        for n, by_fold in scores[v].items():
+            if not by_fold:
+                continue
+            fl = [f for i, f in enumerate(folds) if i in by_fold]
+            lookup = {folds[i].test.tobytes(): s for i, s in by_fold.items()}
+            out[v][n] = logo.run_logo(y, fl, lambda tr, te, lk=lookup: lk[te.tobytes()], n_boot=n_boot)
+            for r, c in zip(out[v][n], chosen.get(n, []), strict=False):
+                r["C"] = c
+    return out
+
+
+def summary_line(name: str, fold_rows: Sequence[Mapping]) -> str:
+    s = logo.summary_row(fold_rows)
+    if not s.get("n_folds"):
+        return f"| {name} | – | – | – | – |"
+    over = sum(r["eer"] > 0.30 for r in fold_rows)
+    return (f"| {name} | {s['auc']:.3f} (min {s['min_auc']:.3f}) | {100 * s['eer']:.1f} % | "
+            f"{100 * s['max_eer']:.1f} % | {over} of {s['n_folds']} |")
+
+
+def summary_table(results: Mapping[str, Mapping[str, Sequence[Mapping]]]) -> str:
+    lines = ["| stream / view | mean AUC (worst fold) | mean EER | worst-fold EER | folds over 30 % EER |",
+             "|---|---|---|---|---|"]
+    for view, by in results.items():
+        for name, fr in by.items():
+            lines.append(summary_line(f"{name} / {view}", fr))
+    return "\n".join(lines)
+
+
+def fit_final(specs: Sequence[HeadSpec], feats: Mapping, y: np.ndarray, rows: Sequence[Mapping],
+              n_splits: int = 5, seed: int = 0) -> tuple[AudioV2Model, dict]:
+    """Heads on all rows; fusion, Platt calibration and operating points on grouped out-of-fold scores."""
+    from detectors.calibration import fit_operating_points, fit_platt
+    from detectors.evaluation import metrics
+
+    y = np.asarray(y, dtype=int)
+    idx = np.arange(len(y))
+    heads, oof, Cs = [], [], {}
+    for s in specs:
+        X = s.matrix(feats)
+        m, c = fit_head(s, X, y, rows, idx, seed=seed)
+        Cs[s.name] = c
+        if s.kind == "linear":
+            heads.append(Head(s.name, "linear", list(s.keys), probe=m.model))
+        else:
+            heads.append(Head(s.name, "attentive", list(s.keys), attentive=m.model))
+        oof.append(oof_scores(s, X, y, rows, idx, c, n_splits, seed))
+    oof_m = np.column_stack(oof)
+    ok = np.isfinite(oof_m).all(axis=1)
+    if len(specs) > 1:
+        w, b = fit_nonnegative_fusion(oof_m[ok], y[ok])
+    else:
+        w, b = np.ones(1), 0.0
+    fused = oof_m[ok] @ w + b
+    fitted_on = f"out-of-fold scores of {int(ok.sum())} corpus v2 audio files, {n_splits} folds grouped by family/real source"
+    cal = fit_platt(fused, y[ok], fitted_on=fitted_on)
+    p = cal.probability(fused)
+    ops = fit_operating_points(p, y[ok], fitted_on=fitted_on)
+    info = {
+        "head_streams": {s.name: s.stream for s in specs},
+        "heads": [asdict(s) for s in specs],
+        "C": Cs,
+        "oof": {"n": int(ok.sum()), "auc": metrics.auc(y[ok], fused), "eer": metrics.eer(y[ok], fused)[0]},
+    }
+    model = AudioV2Model(heads, {s.name: float(wi) for s, wi in zip(specs, w, strict=True)}, float(b), cal, ops, info)
+    return model, info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="deepfake-train audio", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--v1", action="store_true", help="train the v1 LCNN-LFCC detector (audio-default) instead")
+    ap.add_argument("--out", type=Path, default=None, help="model folder (default: MODEL_PATH/audio/whisper)")
+    ap.add_argument("--cap", type=int, default=DEFAULT_CAP, help="files per fake family / real source")
+    ap.add_argument("--no-eval", action="store_true", help="skip the leave-one-family-out tables")
+    ap.add_argument("--eval-views", nargs="+", default=list(Config().eval_views))
+    ap.add_argument("--report", type=Path, default=None, help="write the LOGO tables (JSON + markdown) here")
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    from detectors.settings import get_settings
+
+    start = time.monotonic()
+    cfg = Config(cap=args.cap)
+    rows = load_rows(cap=cfg.cap, seed=args.seed)
+    y = labels(rows)
+    paths = [r["path"] for r in rows]
+    streams = sorted({s.stream for s in cfg.heads} | {"meta", "v1"})
+    log.info("%d files (%d fake); streams %s", len(rows), int(y.sum()), streams)
+    feats = load_features(paths, streams, "as-is")
+    out = args.out or Path(get_settings().model_path) / "audio" / "whisper"
+    report: dict = {"rows": len(rows), "fakes": int(y.sum()), "cap": cfg.cap}
+    if not args.no_eval:
+        folds = logo.logo_folds(rows, min_fakes=20)
+        views = {v: (feats if v == "as-is" else load_features(paths, streams, v)) for v in args.eval_views}
+        baselines = [HeadSpec("metadata", "meta", ["meta"]), HeadSpec("v1-spectral-stats", "v1", ["stats"])]
+        report["folds"] = len(folds)
+        report["default"] = logo_eval(cfg.heads, feats, y, rows, folds, views)
+        report["baselines"] = logo_eval(baselines, feats, y, rows, folds, views, fuse=False)
+        log.info("LOGO done in %.0f s\n%s\n%s", time.monotonic() - start, summary_table(report["default"]),
+                 summary_table(report["baselines"]))
+    model, info = fit_final(cfg.heads, feats, y, rows, seed=args.seed)
+    model.info["trained"] = {"rows": len(rows), "fakes": int(y.sum()), "cap": cfg.cap, "seed": args.seed,
+                             "seconds": round(time.monotonic() - start, 1)}
+    model.save(out)
+    report["final"] = model.info
+    report["operating_points"] = model.operating_points.to_dict()
+    (out / "training.json").write_text(json.dumps(report, indent=1, default=float))
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report, indent=1, default=float))
+    log.info("saved %s in %.0f s (out-of-fold AUC %.3f, EER %.1f %%)", out, time.monotonic() - start,
+             info["oof"]["auc"], 100 * info["oof"]["eer"])
+    return 0

@@ -1,10 +1,12 @@
 """Image detector throughput on the CPU: images/s and p50 ms per ~1 MP image, with each stage's share.
 
-    python benchmarks/bench_image.py [--n 20] [--threads 1] [--detector image-default]
+    python benchmarks/bench_image.py [--n 20] [--threads 1] [--detector image-clip] [--streams clip,effnet,forensic]
 
 Images: real photos from ../shared/data (up-scaled to about 1 MP, so faces are present) when the
 folder exists, else generated pictures of the same size. Stages are timed inside the real
-``preprocess`` (decode, faces, forensics, crops), ``infer`` and ``postprocess`` calls.
+``preprocess`` (decode, faces, forensics, crops), ``infer`` and ``postprocess`` calls. With
+``--streams``, each image v2 feature stream is timed on its own too (its ``features(path)``: decode,
+faces, every view through the backbone), one thread.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--detector", default="image-default")
+    ap.add_argument("--detector", default="image-clip")
+    ap.add_argument("--streams", default="", help="image v2 streams to time on their own (clip,effnet,forensic,mnv2)")
     ap.add_argument("--warmup", type=int, default=2)
     args = ap.parse_args(argv)
 
@@ -104,7 +107,41 @@ def main(argv: list[str] | None = None) -> int:
         v = np.array([r[k] for r in rows])
         print(f"| {k:<12} | {np.median(v) * 1000:8.1f} | {v.mean() * 1000:8.1f} | {100 * v.mean() / mean_total:5.1f}% |")
     print(f"| {'total':<12} | {np.median(total) * 1000:8.1f} | {mean_total * 1000:8.1f} | {100.0:5.1f}% |")
+    if args.streams:
+        bench_streams(args.streams.split(","), args.n, args.warmup, args.threads)
     return 0
+
+
+def bench_streams(names: list[str], n: int, warmup: int, threads: int) -> None:
+    """p50 of each stream's ``features(path)`` per ~1 MP image, and of its backbone per view."""
+    import torch
+
+    from detectors.image.streams import FaceCache, stream_factory
+    from detectors.image.v2_train import STREAM_OPTIONS
+
+    torch.set_num_threads(threads)
+    print()
+    print(f"| {'stream (views)':<34} | {'p50 ms / image':>14} | {'backbone p50 ms / view':>22} |")
+    print(f"|{'-' * 36}|{'-' * 16}|{'-' * 24}|")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = make_images(n + warmup, Path(tmp))
+        for name in names:
+            stream = stream_factory(name)(**STREAM_OPTIONS.get(name, {}), face_cache=FaceCache(None))
+            stream.load()
+            times, per_view = [], []
+            for i, p in enumerate(paths):
+                stream.timings.clear()
+                t = time.perf_counter()
+                f = stream.features(p)
+                if i >= warmup:
+                    times.append(time.perf_counter() - t)
+                    for k, v in stream.timings.items():
+                        if k.startswith("backbone x"):
+                            per_view.append(v[0] / int(k.split("x")[1]))
+            nviews = f"whole + {', '.join(stream.crops) or 'no crops'} + faces"
+            bb = f"{np.median(per_view) * 1000:22.1f}" if per_view else f"{'–':>22}"
+            print(f"| {stream.name + ' (' + nviews + ')':<34} | {np.median(times) * 1000:14.1f} | {bb} |")
+            del f
 
 
 if __name__ == "__main__":

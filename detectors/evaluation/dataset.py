@@ -176,6 +176,31 @@ def load_items(data: str | Path) -> list[Item]:
     raise DatasetError(f"{data}: no such file or folder")
 
 
+def group_of(item: Item) -> str:
+    """The group a cap or a balance counts in: the family (else generator, kind) for fakes, the source for reals."""
+    if item.label:
+        return "fake:" + (item.family or item.generator or item.kind)
+    return "real:" + item.source
+
+
+def cap_per_group(items: Iterable[Item], cap: int) -> list[Item]:
+    """At most ``cap`` items per ``group_of``, chosen by content order (sha256 column, else the file
+    name's hash) so two runs keep the same files; the input order is kept. ``cap`` 0 keeps all."""
+    import hashlib
+
+    items = list(items)
+    if not cap:
+        return items
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        groups[group_of(it)].append(i)
+    keep: set[int] = set()
+    for idx in groups.values():
+        order = sorted(idx, key=lambda i: items[i].get("sha256") or hashlib.sha256(items[i].file.encode()).hexdigest())
+        keep.update(order[:cap])
+    return [it for i, it in enumerate(items) if i in keep]
+
+
 def select(
     items: Iterable[Item],
     split: Mapping[str, Any] | None = None,

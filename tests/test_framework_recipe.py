@@ -196,3 +196,24 @@ def test_manifest_reader_reads_both_formats(corpus):
     capped = dataset.cap_per_group(items, 3)
     assert len(capped) == 3 * len(FAMILIES) * 1 + 3 * len(REAL_SOURCES)
     assert {it.file for it in capped} == {it.file for it in dataset.cap_per_group(list(reversed(items)), 3)}
+
+
+def test_deepfake_eval_logo_protocol(tmp_path, corpus, capsys):
+    from detectors.evaluation import cli
+
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.replace("MANIFEST", str(corpus)).replace("SPLIT", str(corpus / "split.json")))
+    out = tmp_path / "report"
+    code = cli.main([str(corpus), "--protocol", "logo", "--config", str(path), "--out", str(out), "--aug-draws", "0",
+                     "--feature-cache", str(tmp_path / "cache"), "--quiet", "--no-progress"])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["views"] == ["as-is", "jpeg90"] and len(report["folds"]) == len(FAMILIES)
+    for view in ("as-is", "jpeg90"):
+        assert {r["fold"] for r in report["tables"][view]["fused"]} == set(FAMILIES)
+        assert report["baseline"][view]
+        assert (out / f"roc_{view}.png").stat().st_size > 1000 and (out / f"reliability_{view}.png").is_file()
+    text = capsys.readouterr().out
+    assert "held-out family" in text and "metadata baseline" in text and "mean of 4" in text
+    with pytest.raises(SystemExit):
+        cli.main(["--protocol", "logo"])

@@ -1,12 +1,18 @@
 """``deepfake-eval``: the one command behind every accuracy figure the project quotes.
 
     deepfake-eval DATA [--split-file models/split.json] [--subset test] [--reencode both] ...
-    deepfake-eval split MANIFEST --out FILE [--seed 0 --val 0.2 --test 0.3]
+    deepfake-eval [DATA] --protocol logo --config CONFIG [--views jpeg90] [--out DIR]
+    deepfake-eval split MANIFEST --out FILE [--seed 0 --val 0.2 --test 0.3] [--keep-test OLD_SPLIT]
 
-DATA is a manifest CSV (file, label, modality, kind, source_repo ...) or a folder laid out as
-``<modality>/<real|fake>/...``. The detectors are the service's own, run in-process through
-``detectors.pipeline.Analyzer``. Output: a table on stdout, and under ``--out`` a JSON report,
-per-file results (JSON lines) and ROC / reliability PNGs.
+Two protocols. ``split`` (the default): the service's own detectors, run in-process through
+``detectors.pipeline.Analyzer``, on the fixed source split's test sources: the headline table and
+the calibration check. ``logo``: leave-one-generator-family-out tables for a training config's
+streams and head (``detectors.evaluation.logo_eval``): generalisation to unseen generators.
+
+DATA is a manifest CSV (file, label, modality, kind, source_repo ...), a folder holding
+``manifest.csv``, ``corpus`` (corpus v2, see ``dataset.corpus_dir``) or a folder laid out as
+``<modality>/<real|fake>/...``. Output: a table on stdout, and under ``--out`` a JSON report,
+per-file results (JSON lines, split protocol) and ROC / reliability PNGs.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from detectors.evaluation import dataset, report, runner
+from detectors.evaluation import dataset, logo_eval, report, runner
 from detectors.evaluation import split as splits
+from detectors.training.config import ConfigError
 
 DEFAULT_OUT = "reports/eval-{date}"
 
@@ -32,7 +39,11 @@ def _eval_parser() -> argparse.ArgumentParser:
         description="Evaluate the service's detectors on labelled media (and `deepfake-eval split` to make a split).",
         epilog="Re-encoded numbers are the honest ones: they cannot come from the container or codec alone.",
     )
-    p.add_argument("data", type=Path, help="manifest CSV or folder laid out as <modality>/<real|fake>/...")
+    p.add_argument("data", nargs="?", default=None,
+                   help="manifest CSV, its folder, 'corpus', or a folder laid out as <modality>/<real|fake>/... "
+                        "(logo protocol: default the config's manifest)")
+    p.add_argument("--protocol", choices=("split", "logo"), default="split",
+                   help="split: the service's detectors on the fixed split (default); logo: leave-one-family-out")
     p.add_argument("--split-file", type=Path, default=None, help="source-level split JSON (e.g. models/split.json)")
     p.add_argument("--subset", choices=("test", "val", "train", "all"), default=None,
                    help="which part of the split to score (default: test with a split file, else all)")
@@ -52,6 +63,7 @@ def _eval_parser() -> argparse.ArgumentParser:
     for m in splits.MODALITIES:
         p.add_argument(f"--{m}-detector", default=None, help=f"registered {m} detector (default: settings)")
     p.add_argument("--torch-threads", type=int, default=None, help="torch threads (default: settings)")
+    logo_eval.add_arguments(p)
     return p
 
 
@@ -191,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
     if split is not None:
         result["split_problems"] = splits.check_against_manifest(
             split, [{"modality": it.modality, "source_repo": it.source} for it in dataset.load_items(args.data)]
-        ) if args.data.is_file() else []
+        ) if args.data == dataset.CORPUS or Path(args.data).is_file() or (Path(args.data) / dataset.MANIFEST_NAME).is_file() \
+            else []
     plots = []
     if not args.no_plots:
         for m in modalities:
@@ -216,11 +229,18 @@ def main(argv: list[str] | None = None) -> int:
         except (dataset.DatasetError, splits.SplitError) as exc:
             print(f"deepfake-eval split: {exc}", file=sys.stderr)
             return 2
-    args = _eval_parser().parse_args(argv)
+    parser = _eval_parser()
+    args = parser.parse_args(argv)
     args.argv = argv
+    if args.protocol == "logo" and not args.config:
+        parser.error("--protocol logo needs --config (a training config naming modality and streams)")
+    if args.protocol == "split" and args.data is None:
+        parser.error("the split protocol needs DATA (a manifest, its folder, 'corpus' or a media folder)")
+    if args.protocol == "split" and args.data != dataset.CORPUS:
+        args.data = Path(args.data)
     try:
-        return run(args)
-    except (dataset.DatasetError, splits.SplitError) as exc:
+        return logo_eval.run(args) if args.protocol == "logo" else run(args)
+    except (dataset.DatasetError, splits.SplitError, ConfigError) as exc:
         print(f"deepfake-eval: {exc}", file=sys.stderr)
         return 2
 

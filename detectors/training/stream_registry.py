@@ -58,13 +58,16 @@ def unregister_stream(name: str) -> None:
 
 
 def _import_providers(name: str, modules: Iterable[str] = ()) -> list[str]:
-    """Import the config's modules and the providers of the name's modality; the import errors."""
+    """Import the config's modules and the providers of the name's modality, one at a time until
+    ``name`` is registered; returns the import errors."""
     errors = []
     for module in (*modules, *PROVIDERS.get(name.split("/", 1)[0], ())):
         try:
             importlib.import_module(module)
         except ImportError as exc:
             errors.append(f"{module}: {exc}")
+        if name in _FACTORIES:
+            break
     return errors
 
 

@@ -78,8 +78,8 @@ class WhisperLayers:
         torch.set_num_threads(self.threads)
         self.encoder = load_encoder(self.model_dir or ensure_model_dir())
 
-    def states(self, samples: np.ndarray) -> list[np.ndarray]:
-        """(T, d) hidden states of every layer for one window of at most 30 s."""
+    def states(self, samples: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
+        """(T, d) hidden states of every layer (or of states 0..``upto``) for one window of at most 30 s."""
         import torch
 
         from detectors.audio.whisper_encoder import log_mel
@@ -88,11 +88,12 @@ class WhisperLayers:
             self.load()
         x = samples[: int(self.max_window_s * SAMPLE_RATE)]
         with torch.inference_mode():
-            hs = self.encoder(log_mel(x)[None])
+            hs = self.encoder(log_mel(x)[None], upto=upto)
         return [h[0].numpy() for h in hs]
 
-    def window_features(self, samples: np.ndarray) -> dict[str, np.ndarray]:
-        return pool_states(self.states(samples))
+    def window_features(self, samples: np.ndarray, upto: int | None = None) -> dict[str, np.ndarray]:
+        """Pooled features of one window; ``upto`` runs only the blocks the heads read (faster)."""
+        return pool_states(self.states(samples, upto))
 
     def features(self, path: Path) -> dict[str, np.ndarray]:
         return self.window_features(decode16k(path))

@@ -112,7 +112,7 @@ class WhisperAudioDetector(Detector):
         """Every head's score for one window, and the fused score under ``fused``."""
         if self.model is None or self.stream is None:
             raise ModelNotReadyError(self.missing or "audio-whisper model not loaded")
-        features: dict[str, dict[str, np.ndarray]] = {"whisper": self.stream.window_features(samples)}
+        features: dict[str, dict[str, np.ndarray]] = {"whisper": self.stream.window_features(samples, self.deepest_layer())}
         streams = set(self.model.info.get("head_streams", {}).values())
         if "v1" in streams:
             from detectors.audio.features import clip_features, compute_spectra
@@ -122,6 +122,14 @@ class WhisperAudioDetector(Detector):
         scores = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in self.model.stream_scores(features).items()}
         scores["fused"] = float(self.model.fused(scores))
         return scores
+
+    def deepest_layer(self) -> int | None:
+        """The deepest encoder state any Whisper head reads (``lN_...`` keys): later blocks are skipped."""
+        if self.model is None:
+            return None
+        layers = [int(k[1:].split("_")[0]) for h in self.model.heads if self.model.stream_of(h) == "whisper"
+                  for k in h.keys if k.startswith("l") and k[1:].split("_")[0].isdigit()]
+        return max(layers) if layers else None
 
     def infer(self, inputs: list[np.ndarray]) -> list[float]:
         """The fused log-odds (fake > 0) of each window."""

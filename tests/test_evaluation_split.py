@@ -40,14 +40,43 @@ def test_committed_split_never_puts_a_source_on_two_sides():
 
 
 def test_committed_split_covers_the_manifest(shared_data):
+    """Every source of ../shared/data/train has a part (the corpus merges it in; the split is the corpus's)."""
     rows = list(csv.DictReader(open(shared_data / "manifest.csv", newline="")))
     split = S.load_split()
     problems = S.check_against_manifest(split, rows)
-    assert not [p for p in problems if "in no part" in p or "has no" in p], problems
+    assert not [p for p in problems if "in no part" in p], problems
     for modality in S.MODALITIES:
         n_all = sum(1 for r in rows if r["modality"] == modality)
         n_parts = sum(len(S.rows_for(rows, split, modality, p)) for p in S.PARTS)
         assert n_parts == n_all
+
+
+def test_committed_split_covers_the_corpus():
+    from detectors.evaluation.dataset import corpus_dir
+
+    manifest = corpus_dir() / "manifest.csv"
+    if not manifest.exists():
+        pytest.skip(f"no corpus at {corpus_dir()} (deepfake-data build)")
+    rows = list(csv.DictReader(open(manifest, newline="")))
+    problems = S.check_against_manifest(S.load_split(), rows)
+    assert not [p for p in problems if "in no part" in p or "has no" in p], problems
+
+
+def test_keep_test_pins_earlier_test_sources_and_families_spread():
+    spec = {"image": {f"s{i}": (10 + i, 0) for i in range(6)}}
+    spec["image"].update({f"g{i}": (0, 12 + i) for i in range(6)})
+    rows = _rows(spec)
+    for r in rows:
+        if r["label"] == "fake":
+            r["family"] = "famA" if int(r["source_repo"][1:]) % 2 else "famB"
+    earlier = {"image": {"train": [], "val": [], "test": ["s0", "g1"]}}
+    split = S.make_split(rows, seed=0, restarts=10, keep_test=earlier)
+    _disjoint(split)
+    assert {"s0", "g1"} <= set(split["image"]["test"])
+    assert split["params"]["kept_test"] == {"image": ["g1", "s0"]}
+    for part in ("train", "test"):
+        fams = {r["family"] for r in rows if r["label"] == "fake" and r["source_repo"] in split["image"][part]}
+        assert fams == {"famA", "famB"}, (part, fams)
 
 
 def test_validate_rejects_a_source_on_two_sides(tmp_path):

@@ -133,18 +133,33 @@ def _source_counts(rows: Iterable[Mapping[str, str]]) -> dict[str, dict[str, np.
     return counts
 
 
-def _cost(assign: np.ndarray, counts: np.ndarray, targets: np.ndarray) -> float:
+def _family_matrix(rows: Iterable[Mapping[str, str]], modality: str, sources: list[str]) -> np.ndarray:
+    """(n_sources, n_families): fake files per generator family (``family`` column, else ``kind``)."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        if r["modality"] == modality and r["label"] == "fake":
+            counts[r.get("family") or r.get("kind") or "unknown"][r["source_repo"]] += 1
+    fams = sorted(counts)
+    return np.array([[counts[f].get(s, 0) for f in fams] for s in sources], dtype=np.int64).reshape(len(sources), len(fams))
+
+
+def _cost(assign: np.ndarray, counts: np.ndarray, targets: np.ndarray, family_weight: float = 1.0) -> float:
     """How far one modality's assignment is from the target shares, plus penalties.
 
-    counts: (n_sources, 2) real/fake files; assign: part index per source. Squared error of each
-    part's share of the real and of the fake files against its target share; +1 for each part
-    that lacks a label the modality has (when the sources allow it); +5 for an empty part.
+    counts: (n_sources, 2 + n_families): real files, fake files, then fake files per family;
+    assign: part index per source. Squared error of each part's share of the real and of the fake
+    files against its target share; +1 for each part that lacks a label the modality has (when the
+    sources allow it); +5 for an empty part; plus ``family_weight`` x the same squared error per
+    family, weighted by the family's share of the fakes (so each part sees the families in
+    proportion where the sources allow: a test part of one family makes a poor headline table).
     """
     totals = counts.sum(axis=0)
+    n_fake = max(int(totals[1]), 1)
     cost = 0.0
     for k in range(len(targets)):
-        mine = counts[assign == k].sum(axis=0)
-        if not (assign == k).any():
+        in_k = assign == k
+        mine = counts[in_k].sum(axis=0)
+        if not in_k.any():
             cost += 5.0
             continue
         for label in (0, 1):
@@ -153,6 +168,11 @@ def _cost(assign: np.ndarray, counts: np.ndarray, targets: np.ndarray) -> float:
             cost += (mine[label] / totals[label] - targets[k]) ** 2
             if mine[label] == 0 and (counts[:, label] > 0).sum() >= len(targets):
                 cost += 1.0
+        if family_weight and counts.shape[1] > 2:
+            fam_tot = totals[2:]
+            used = fam_tot > 0
+            shares = mine[2:][used] / fam_tot[used]
+            cost += family_weight * float(np.sum(fam_tot[used] / n_fake * (shares - targets[k]) ** 2))
     return cost
 
 
@@ -198,6 +218,7 @@ def make_split(
     consistent: bool = True,
     description: str = "",
     keep_test: Mapping[str, Any] | None = None,
+    family_weight: float = 1.0,
 ) -> dict:
     """Assign whole sources to train / val / test, aiming at the given shares of real and fake files.
 
@@ -217,15 +238,18 @@ def make_split(
     test_id = PARTS.index("test")
     held: dict[str, set[str]] = {m: sources_for(keep_test, m, "test") if keep_test else set() for m in modalities}
 
+    def matrix(m: str) -> np.ndarray:
+        names = sorted(counts[m])
+        return np.hstack([np.stack([counts[m][s] for s in names]), _family_matrix(rows, m, names)])
+
     chosen: dict[str, dict[str, int]] = {}
     if consistent:
         units = sorted({s for m in modalities for s in counts[m]})
         unit_index = {s: i for i, s in enumerate(units)}
-        per_mod = {m: (np.array([unit_index[s] for s in sorted(counts[m])]),
-                       np.stack([counts[m][s] for s in sorted(counts[m])])) for m in modalities}
+        per_mod = {m: (np.array([unit_index[s] for s in sorted(counts[m])]), matrix(m)) for m in modalities}
 
         def total_cost(assign: np.ndarray) -> float:
-            return sum(_cost(assign[idx], c, targets) for idx, c in per_mod.values())
+            return sum(_cost(assign[idx], c, targets, family_weight) for idx, c in per_mod.values())
 
         fixed = {unit_index[s]: test_id for m in modalities for s in held[m] if s in unit_index}
         best = _local_search(len(units), total_cost, part_ids, rng, restarts, fixed)
@@ -233,16 +257,17 @@ def make_split(
     else:
         for m in modalities:
             names = sorted(counts[m])
-            c = np.stack([counts[m][s] for s in names])
+            c = matrix(m)
             fixed = {i: test_id for i, s in enumerate(names) if s in held[m]}
-            best = _local_search(len(names), lambda a, c=c: _cost(a, c, targets), part_ids, rng, restarts, fixed)
+            best = _local_search(len(names), lambda a, c=c: _cost(a, c, targets, family_weight), part_ids, rng,
+                                 restarts, fixed)
             chosen[m] = dict(zip(names, best, strict=True))
 
     split: dict[str, Any] = {
         "description": description
         or "Generated source-level split (deepfake-eval split): whole sources per part, per modality.",
         "params": {"seed": seed, "val": val, "test": test, "restarts": restarts, "consistent": consistent,
-                   "kept_test": {m: sorted(v) for m, v in held.items() if v}},
+                   "family_weight": family_weight, "kept_test": {m: sorted(v) for m, v in held.items() if v}},
     }
     for m in modalities:
         split[m] = {part: sorted(s for s, k in chosen[m].items() if PARTS[k] == part) for part in PARTS}

@@ -49,10 +49,10 @@ def tiny_dataset(tmp_path, monkeypatch):
 def test_train_writes_fusion_metrics_and_model_card(tiny_dataset, tmp_path):
     data, split = tiny_dataset
     out = tmp_path / "out"
-    cache = tmp_path / "cache.json"
+    cache = tmp_path / "cache"
     argv = ["--data", str(data), "--split", str(split), "--out", str(out), "--cache", str(cache),
             "--image-detector", "image-standin", "--audio-detector", "audio-standin",
-            "--features", "face_track_max,boundary_colour_flicker,lip_sync,audio_logit"]
+            "--features", "face_track_max,boundary_colour_flicker,lip_sync,audio_logit", "--reencode", "h264-low"]
     assert train.main(argv) == 0
     model = FusionModel.load(out / FUSION_FILE)
     assert model.features == ["face_track_max", "boundary_colour_flicker", "lip_sync", "audio_logit"]
@@ -65,10 +65,13 @@ def test_train_writes_fusion_metrics_and_model_card(tiny_dataset, tmp_path):
     assert "deepfake-train video" in card and "| test |" in card and "src/c: test" in card
     # The flickering, dubbed fakes are separable by construction: the fit must find that on train.
     assert metrics["train"]["auc"] == 1.0
-    # A second run reuses the cache (no extraction): same model.
-    before = cache.stat().st_mtime
+    assert model.operating_points is not None and model.operating_points.real_below <= 0.5 <= model.operating_points.fake_above
+    assert metrics["test h264-low"]["n"] == 2 and "real_called_fake" in metrics["test"]
+    # A second run reuses the feature cache (no extraction): same model.
+    before = sorted((p, p.stat().st_mtime_ns) for p in cache.rglob("*.npz"))
+    assert len(before) == 2 * 10 + 2 * 2  # video and audio parts per clip, plus the re-encoded test clips
     assert train.main(argv) == 0
-    assert cache.stat().st_mtime == before
+    assert sorted((p, p.stat().st_mtime_ns) for p in cache.rglob("*.npz")) == before
     assert FusionModel.load(out / FUSION_FILE).coef == model.coef
 
 

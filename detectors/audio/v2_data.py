@@ -17,6 +17,7 @@ import numpy as np
 
 EXCLUDED_SOURCES = ("Jakobovski/free-spoken-digit-dataset",)
 DEFAULT_CAP = 120
+VIEW_SUBCAP = 25  # files per group for the re-encoded views (extraction time on 2 shared cores)
 
 
 def corpus_dir() -> Path:
@@ -28,8 +29,13 @@ def group_key(row: dict) -> str:
         else ("real:" + (row.get("source_repo") or "unknown"))
 
 
-def load_rows(manifest: Path | None = None, cap: int | None = DEFAULT_CAP, seed: int = 0) -> list[dict]:
-    """Audio rows (with an absolute ``path``), digits left out, capped per family/source, stable order."""
+def load_rows(manifest: Path | None = None, cap: int | None = DEFAULT_CAP, seed: int = 0,
+              subcap: int | None = None) -> list[dict]:
+    """Audio rows (with an absolute ``path``), digits left out, capped per family/source, stable order.
+
+    ``subcap``: a further, nested draw of at most ``subcap`` of the capped rows per group (the
+    smaller set the re-encoded views are measured on).
+    """
     manifest = Path(manifest or corpus_dir() / "manifest.csv")
     with open(manifest, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("modality") == "audio" and r.get("source_repo") not in EXCLUDED_SOURCES]
@@ -45,6 +51,13 @@ def load_rows(manifest: Path | None = None, cap: int | None = DEFAULT_CAP, seed:
         if cap is not None and len(g) > cap:
             g = [g[i] for i in sorted(rng.choice(len(g), size=cap, replace=False))]
         out.extend(g)
+    if subcap is not None:
+        sub = np.random.default_rng(seed + 1)
+        by = defaultdict(list)
+        for r in out:
+            by[group_key(r)].append(r)
+        keep = {id(g[i]) for g in by.values() for i in (range(len(g)) if len(g) <= subcap else sub.choice(len(g), subcap, replace=False))}
+        out = [r for r in out if id(r) in keep]
     return out
 
 

@@ -61,8 +61,9 @@ class WhisperLayers:
     modality = "audio"
 
     def __init__(self, model_dir: Path | None = None, name: str = "whisper-base-layers", version: str = "1",
-                 threads: int = 1, max_window_s: float = MAX_WINDOW_S) -> None:
-        self.name = name
+                 threads: int = 1, max_window_s: float = MAX_WINDOW_S, upto: int | None = None) -> None:
+        self.name = name if upto is None or name != "whisper-base-layers" else f"whisper-base-l0-{upto}"
+        self.upto = upto
         self.version = version
         self.model_dir = model_dir
         self.threads = threads
@@ -96,7 +97,7 @@ class WhisperLayers:
         return pool_states(self.states(samples, upto))
 
     def features(self, path: Path) -> dict[str, np.ndarray]:
-        return self.window_features(decode16k(path))
+        return self.window_features(decode16k(path), self.upto)
 
 
 class SpectralStats:

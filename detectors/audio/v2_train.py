@@ -28,6 +28,7 @@ import numpy as np
 
 from detectors.audio.v2_data import DEFAULT_CAP, labels, load_rows
 from detectors.audio.v2_model import AttentiveHead, AudioV2Model, Head, feature_matrix
+from detectors.audio.v2_streams import SEQ_CHUNKS
 from detectors.evaluation import logo
 from detectors.training.probe import (
     LinearProbe,
@@ -111,7 +112,7 @@ def fit_head(spec: HeadSpec, X: np.ndarray, y: np.ndarray, rows: Sequence[Mappin
     """One head on rows ``idx`` (family-balanced weights); C chosen on inner folds when not given."""
     w = balanced_weights(rows, idx)
     if spec.kind == "attentive":
-        return _Fitted(AttentiveHead(seed=seed).fit(X[idx], y[idx], w, epochs=spec.epochs, seed=seed)), None
+        return _Fitted(AttentiveHead(d=X.shape[1] // SEQ_CHUNKS, seed=seed).fit(X[idx], y[idx], w, epochs=spec.epochs, seed=seed)), None
     c = C if C is not None else spec.C
     if c is None:
         c, _ = choose_C(X, y, rows, idx, spec.Cs)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.audio.v2_data import DEFAULT_CAP, labels, load_rows
+from detectors.audio.v2_data import DEFAULT_CAP, VIEW_SUBCAP, labels, load_rows
 from detectors.audio.v2_model import AttentiveHead, AudioV2Model, Head, feature_matrix
 from detectors.audio.v2_streams import SEQ_CHUNKS
 from detectors.evaluation import logo
@@ -64,7 +64,7 @@ class Config:
     """The default recipe (chosen by the LOGO probes in experiments/audio/, see the model card)."""
 
     heads: list[HeadSpec] = field(default_factory=lambda: [
-        HeadSpec("whisper-l1-l3", "whisper", LAYER_KEYS["l1"] + LAYER_KEYS["l2"] + LAYER_KEYS["l3"]),
+        HeadSpec("whisper-l1-l3", "whisper", LAYER_KEYS["l1"] + LAYER_KEYS["l2"] + LAYER_KEYS["l3"], C=0.01),
     ])
     cap: int = DEFAULT_CAP
     train_views: tuple[str, ...] = ("as-is",)
@@ -74,6 +74,7 @@ class Config:
 STREAM_FACTORIES = {
     "whisper": lambda: __import__("detectors.audio.v2_streams", fromlist=["WhisperLayers"]).WhisperLayers(),
     "v1": lambda: __import__("detectors.audio.v2_streams", fromlist=["SpectralStats"]).SpectralStats(),
+    "whisper-l3": lambda: __import__("detectors.audio.v2_streams", fromlist=["WhisperLayers"]).WhisperLayers(upto=3),
     "meta": lambda: __import__("detectors.audio.v2_streams", fromlist=["AudioMetadata"]).AudioMetadata(),
 }
 
@@ -252,14 +253,24 @@ def fit_final(specs: Sequence[HeadSpec], feats: Mapping, y: np.ndarray, rows: Se
     return model, info
 
 
+def view_features(paths: Sequence[str], streams: Sequence[str], view: str) -> dict[str, dict[str, np.ndarray]]:
+    """Features of a view; re-encoded views use Whisper states 0-3 only (stream ``whisper-l3``)."""
+    if view == "as-is":
+        return load_features(paths, streams, view)
+    mapped = {s: ("whisper-l3" if s == "whisper" else s) for s in streams}
+    got = load_features(paths, sorted(set(mapped.values())), view)
+    return {s: got[m] for s, m in mapped.items()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="deepfake-train audio", description=__doc__.split("\n\n")[0])
     ap.add_argument("--v1", action="store_true", help="train the v1 LCNN-LFCC detector (audio-default) instead")
     ap.add_argument("--out", type=Path, default=None, help="model folder (default: MODEL_PATH/audio/whisper)")
     ap.add_argument("--cap", type=int, default=DEFAULT_CAP, help="files per fake family / real source")
+    ap.add_argument("--subcap", type=int, default=VIEW_SUBCAP, help="files per group for the re-encoded views' tables")
     ap.add_argument("--no-eval", action="store_true", help="skip the leave-one-family-out tables")
     ap.add_argument("--eval-views", nargs="+", default=list(Config().eval_views))
-    ap.add_argument("--report", type=Path, default=None, help="write the LOGO tables (JSON + markdown) here")
+    ap.add_argument("--report", type=Path, default=None, help="also write the LOGO tables (JSON) here")
     ap.add_argument("--seed", type=int, default=0)
     return ap
 
@@ -274,20 +285,31 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_rows(cap=cfg.cap, seed=args.seed)
     y = labels(rows)
     paths = [r["path"] for r in rows]
-    streams = sorted({s.stream for s in cfg.heads} | {"meta", "v1"})
+    streams = sorted({s.stream for s in cfg.heads})
     log.info("%d files (%d fake); streams %s", len(rows), int(y.sum()), streams)
-    feats = load_features(paths, streams, "as-is")
+    feats = load_features(paths, sorted(set(streams) | {"meta"}), "as-is")
     out = args.out or Path(get_settings().model_path) / "audio" / "whisper"
-    report: dict = {"rows": len(rows), "fakes": int(y.sum()), "cap": cfg.cap}
+    report: dict = {"rows": len(rows), "fakes": int(y.sum()), "cap": cfg.cap, "config": asdict(cfg)}
     if not args.no_eval:
+        meta = [HeadSpec("metadata", "meta", ["meta"], C=0.01)]
         folds = logo.logo_folds(rows, min_fakes=20)
-        views = {v: (feats if v == "as-is" else load_features(paths, streams, v)) for v in args.eval_views}
-        baselines = [HeadSpec("metadata", "meta", ["meta"]), HeadSpec("v1-spectral-stats", "v1", ["stats"])]
         report["folds"] = len(folds)
-        report["default"] = logo_eval(cfg.heads, feats, y, rows, folds, views)
-        report["baselines"] = logo_eval(baselines, feats, y, rows, folds, views, fuse=False)
-        log.info("LOGO done in %.0f s\n%s\n%s", time.monotonic() - start, summary_table(report["default"]),
-                 summary_table(report["baselines"]))
+        report["as-is"] = logo_eval([*cfg.heads], feats, y, rows, folds)
+        report["as-is-metadata"] = logo_eval(meta, feats, y, rows, folds, fuse=False)
+        log.info("LOGO (as-is, %d files) in %.0f s\n%s\n%s", len(rows), time.monotonic() - start,
+                 summary_table(report["as-is"]), summary_table(report["as-is-metadata"]))
+        sub = load_rows(cap=cfg.cap, seed=args.seed, subcap=args.subcap)
+        ys = labels(sub)
+        sp = [r["path"] for r in sub]
+        sfolds = logo.logo_folds(sub, min_fakes=20)
+        base = [*meta, HeadSpec("v1-spectral-stats", "v1", ["stats"], C=0.01)]
+        sstreams = sorted(set(streams) | {"meta", "v1"})
+        views = {v: view_features(sp, sstreams, v) for v in args.eval_views}
+        report["views"] = {"rows": len(sub), "fakes": int(ys.sum()), "subcap": args.subcap, "folds": len(sfolds),
+                           "default": logo_eval(cfg.heads, views["as-is"], ys, sub, sfolds, views),
+                           "baselines": logo_eval(base, views["as-is"], ys, sub, sfolds, views, fuse=False)}
+        log.info("LOGO (views, %d files) in %.0f s\n%s\n%s", len(sub), time.monotonic() - start,
+                 summary_table(report["views"]["default"]), summary_table(report["views"]["baselines"]))
     model, info = fit_final(cfg.heads, feats, y, rows, seed=args.seed)
     model.info["trained"] = {"rows": len(rows), "fakes": int(y.sum()), "cap": cfg.cap, "seed": args.seed,
                              "seconds": round(time.monotonic() - start, 1)}

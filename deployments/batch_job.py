@@ -49,9 +49,12 @@ MAX_TASK_RETRIES = 2  # a batch whose worker crashed is retried this often on a 
 # The result's scalar fields copied into their own columns (the usage guide's names).
 RESULT_COLUMNS = ("mediaType", "verdict", "isDeepfake", "fakeProbability", "confidence", "threshold",
                   "verdictReason", "modelUsed", "processingTime", "timestamp")
+# The verdict policy's operating points the verdict was taken at (from the result's operatingPoints).
+POINT_COLUMNS = ("realBelow", "fakeAbove")
 # The detectors each media type needs (a video's frames go through the image detector).
 NEEDS = {"image": ("image",), "audio": ("audio",), "video": ("video", "image")}
-ROW_COLUMNS = ("source", "ok", "error", "message", "format", "sizeBytes", *RESULT_COLUMNS, "worker", "result")
+ROW_COLUMNS = ("source", "ok", "error", "message", "format", "sizeBytes", *RESULT_COLUMNS, *POINT_COLUMNS, "worker",
+               "result")
 
 
 def row_schema() -> Any:
@@ -59,7 +62,8 @@ def row_schema() -> Any:
     import pyarrow as pa
 
     types = {"ok": pa.bool_(), "isDeepfake": pa.bool_(), "sizeBytes": pa.int64(), "fakeProbability": pa.float64(),
-             "confidence": pa.float64(), "threshold": pa.float64(), "processingTime": pa.float64()}
+             "confidence": pa.float64(), "threshold": pa.float64(), "processingTime": pa.float64(),
+             "realBelow": pa.float64(), "fakeAbove": pa.float64()}
     return pa.schema([(name, types.get(name, pa.string())) for name in ROW_COLUMNS])
 
 
@@ -271,6 +275,7 @@ class FileAnalyzer:
             result.source = source
             body = result.to_json_dict()
             row.update({k: body.get(k) for k in RESULT_COLUMNS}, ok=True, result=json.dumps(body))
+            row.update({k: (body.get("operatingPoints") or {}).get(k) for k in POINT_COLUMNS})
         except DetectionError as exc:
             row.update(error=exc.code, message=exc.message)
         except Exception as exc:  # a detector bug on one odd file must not stop the collection

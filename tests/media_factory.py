@@ -8,17 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from detectors.media import add_audio_stream, encode_audio
+from detectors.video.synthetic import CONTAINERS
 
 IMAGE_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF"}
-# container extension -> (PyAV format name, video codec, audio codec or None)
-VIDEO_FORMATS = {
-    "mp4": ("mp4", "libx264", "aac"),
-    "mov": ("mov", "libx264", "aac"),
-    "avi": ("avi", "mpeg4", "mp3"),
-    "mkv": ("matroska", "libx264", "aac"),
-    "webm": ("webm", "libvpx", "opus"),
-    "flv": ("flv", "flv", "mp3"),
-}
+VIDEO_FORMATS = CONTAINERS  # container extension -> (PyAV format name, video codec, audio codec)
 # extension -> (PyAV format name, audio codec, sample rate)
 AUDIO_FORMATS = {
     "wav": ("wav", "pcm_s16le", 16000),

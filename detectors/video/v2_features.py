@@ -107,6 +107,7 @@ class ClipAnalysis:
     audio_rms: float
     meta: np.ndarray
     v1_scores: np.ndarray | None = None  # raw v1 image-model scores per crop (baseline only)
+    audio_clip: Any = None  # the decoded sound track (an AudioClip), for the audio detector's own verdict
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -127,14 +128,16 @@ class ClipAnalyser:
     """Loads the backbones once and analyses clips (one thread each: the machine is shared)."""
 
     def __init__(self, settings: Settings | None = None, n_samples: int = N_SAMPLES, with_v1: bool = False,
-                 with_audio: bool = True) -> None:
+                 with_audio: bool = True, clip: Any = None, whisper: Any = None) -> None:
+        """``clip`` / ``whisper``: ready backbones with ``embed(images)`` / ``states(samples)`` (stand-ins in
+        tests); by default the pinned CLIP and Whisper base are loaded in ``load``."""
         base = settings or get_settings()
         self.settings = base.model_copy(update={"max_video_frames": n_samples})
         self.sampler = V2Sampler(settings=self.settings)
         self.with_v1 = with_v1
         self.with_audio = with_audio
-        self.clip: Any = None
-        self.whisper: Any = None
+        self.clip: Any = clip
+        self.whisper: Any = whisper
         self.v1_image: Any = None
 
     def load(self) -> None:
@@ -216,7 +219,7 @@ class ClipAnalyser:
             face=face, frame_time=np.asarray([r["time"] for r in records], np.float64),
             frame_index=np.asarray([r["frame"] for r in records], np.int64),
             centre=centre, corners=corners, temporal=temporal, audio=audio, audio_rms=rms, meta=meta,
-            v1_scores=v1_scores, timings=timings,
+            v1_scores=v1_scores, audio_clip=clip, timings=timings,
         )
 
 

@@ -537,6 +537,17 @@ Media are not redistributed; only these weights (a few numbers) are.
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if "--recipe" in raw:  # --recipe v2: the video-v2 trainer (detectors/video/v2_train.py); v1: this one
+        i = raw.index("--recipe")
+        recipe = raw[i + 1] if i + 1 < len(raw) else ""
+        if recipe == "v2":
+            from detectors.video.v2_train import main as v2_main
+
+            return v2_main(raw)
+        if recipe != "v1":
+            raise SystemExit(f"unknown --recipe {recipe!r}: v1 or v2")
+        argv = raw[:i] + raw[i + 2 :]
     args = _args(argv)
     out = Path(args.out)
     try:

@@ -22,9 +22,10 @@ from detectors.audio.v2_streams import AudioMetadata, SpectralStats, WhisperLaye
 from detectors.training.streams import extract
 
 JOBS = [
-    ("whisper", "as-is", "cap"), ("meta", "as-is", "cap"), ("v1", "as-is", "sub"),
-    ("whisper-l3", "mp3-32k", "sub"), ("meta", "mp3-32k", "sub"), ("v1", "mp3-32k", "sub"),
-    ("whisper-l3", "wav16k", "sub"), ("meta", "wav16k", "sub"), ("v1", "wav16k", "sub"),
+    ("whisper", "as-is", "cap"), ("meta", "as-is", "cap"),
+    ("whisper-l3", "mp3-32k", "sub"), ("meta", "mp3-32k", "sub"),
+    ("whisper-l3", "wav16k", "sub"), ("meta", "wav16k", "sub"),
+    ("v1", "as-is", "sub"), ("v1", "mp3-32k", "sub"), ("v1", "wav16k", "sub"),
     ("whisper-l3", "aug", "cap"),
 ]
 

@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             y, s = heads.pooled(lg["y"], ls, heads.FUSED)
             p = 1.0 / (1.0 + np.exp(-np.clip(s, -40, 40)))
             name = f"reliability_{view}.png"
-            if plots.reliability_plot(y, p, out / name, f"fusion p(fake) on unseen families ({view})"):
+            if plots.reliability_plot({heads.FUSED: (y, p)}, out / name, f"fusion p(fake) on unseen families ({view})"):
                 written.append(name)
     result["files"] = written
     recipe.write_json(result, out / "report.json")

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from detectors.evaluation.metrics import reliability_bins, summarize
+from detectors.evaluation import plots
+from detectors.evaluation.metrics import summarize
 from detectors.evaluation.runner import ResultRow
 
 ALL_KINDS = "all"
@@ -206,77 +207,22 @@ def _scored(rows: Iterable[ResultRow]) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_roc(rows: Sequence[ResultRow], modality: str, path: str | Path, primary_view: str) -> Path | None:
     """ROC curves of one modality: every view overall, plus each fake kind (vs all reals) in the primary view."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_auc_score, roc_curve
-
     mod_rows = [r for r in rows if r.modality == modality]
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    drawn = 0
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    kinds: list[str] = []
     for view in dict.fromkeys(r.view for r in mod_rows):
-        y, p = _scored(r for r in mod_rows if r.view == view)
-        if len(np.unique(y)) < 2:
-            continue
-        fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, lw=2.2 if view == primary_view else 1.4,
-                label=f"{view}, all (AUC {roc_auc_score(y, p):.3f}, n={y.size})")
-        drawn += 1
-        if view != primary_view:
-            continue
         view_rows = [r for r in mod_rows if r.view == view]
+        curves[f"{view}, all"] = _scored(view_rows)
         fake_kinds = sorted({r.kind for r in view_rows if r.label == 1})
-        for kind in fake_kinds if len(fake_kinds) > 1 else []:
-            y_k, p_k = _scored(r for r in view_rows if r.label == 0 or r.kind == kind)
-            if len(np.unique(y_k)) < 2:
-                continue
-            fpr, tpr, _ = roc_curve(y_k, p_k)
-            ax.plot(fpr, tpr, lw=1, ls="--", label=f"{view}, {kind} vs reals (AUC {roc_auc_score(y_k, p_k):.3f})")
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
-    ax.set(xlabel="false positive rate (reals called fake)", ylabel="true positive rate (fakes caught)",
-           title=f"ROC - {modality}", xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+        if view == primary_view and len(fake_kinds) > 1:
+            for kind in fake_kinds:
+                kinds.append(f"{view}, {kind} vs reals")
+                curves[kinds[-1]] = _scored(r for r in view_rows if r.label == 0 or r.kind == kind)
+    return plots.roc_plot(curves, path, f"ROC - {modality}", bold=(f"{primary_view}, all",), dashed=kinds)
 
 
 def plot_reliability(rows: Sequence[ResultRow], modality: str, path: str | Path, n_bins: int = 10) -> Path | None:
     """Reliability diagram of p(fake) per view, with the number of files per bin underneath."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from detectors.evaluation.metrics import ece
-
     mod_rows = [r for r in rows if r.modality == modality]
-    views = list(dict.fromkeys(r.view for r in mod_rows))
-    fig, (ax, axc) = plt.subplots(2, 1, figsize=(5.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    drawn = 0
-    width = 1.0 / n_bins / max(len(views), 1)
-    for j, view in enumerate(views):
-        y, p = _scored(r for r in mod_rows if r.view == view)
-        if y.size == 0:
-            continue
-        bins = reliability_bins(y, p, n_bins)
-        used = bins.count > 0
-        ax.plot(bins.mean_pred[used], bins.frac_fake[used], marker="o", label=f"{view} (ECE {ece(y, p, n_bins):.3f})")
-        axc.bar(bins.edges[:-1] + j * width, bins.count, width=width, align="edge", label=view)
-        drawn += 1
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfectly calibrated")
-    ax.set(ylabel="fraction fake", title=f"Reliability - {modality}", xlim=(0, 1), ylim=(0, 1))
-    ax.legend(loc="upper left", fontsize=7)
-    axc.set(xlabel="predicted p(fake)", ylabel="files")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    sets = {view: _scored(r for r in mod_rows if r.view == view) for view in dict.fromkeys(r.view for r in mod_rows)}
+    return plots.reliability_plot(sets, path, f"Reliability - {modality}", n_bins)

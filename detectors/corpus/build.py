@@ -197,7 +197,7 @@ class Builder:
         if c.missing:
             self._exclude(c, "missing from snapshot (blob of 4 MiB or more not fetched)")
             return
-        action = caveats.action_for(c.source_repo, c.source_path) if c.row is not None else caveats.KEEP
+        action = caveats.action_for(c.source_repo, c.source_path)
         skey = self._source_key(c)
         rkey = f"{skey}|{action.key}|v{PROCESSOR_VERSION}|{self._dest_base(c)}"
         rec = self.state.get(rkey)  # type: ignore[union-attr]
@@ -217,7 +217,7 @@ class Builder:
             self.seen_sha[src_sha] = f"(dropped) {c.source_repo}:{c.source_path}"
             self._exclude(c, rec["drop"], src_sha)
             return
-        first_file = None
+        kept = []
         for o in rec["outputs"]:
             if o["sha256"] in self.seen_sha:
                 self._exclude(c, f"{o['decision']}: duplicate of {self.seen_sha[o['sha256']]}", o["sha256"])
@@ -228,13 +228,22 @@ class Builder:
                     self._exclude(c, f"{o['decision']}: near-duplicate of {twin} (pHash distance "
                                      f"{self.near.last_distance})", o["sha256"])
                     continue
-            self._ensure_file(c, o, data, action, rkey)
-            self.seen_sha[o["sha256"]] = o["file"]
-            if self.near is not None and c.modality == "image" and o.get("phash"):
                 self.near.add(o["phash"], c.label, o["file"])
-            first_file = first_file or o["file"]
+            self.seen_sha[o["sha256"]] = o["file"]
+            kept.append(o)
+        self.seen_sha.setdefault(src_sha, kept[0]["file"] if kept else f"{c.source_repo}:{c.source_path}")
+        if any(not self._file_ok(o) and (o["file"], o["sha256"]) not in self._pending for o in kept):
+            # an output file is gone or changed: redo the action (an encoder may give other bytes)
+            data = data if data is not None else self._read(c)
+            if data is None:
+                raise SnapshotError(f"{c.source_repo}:{c.source_path} vanished from the snapshot")
+            rec = self._run_action(c, action, data)
+            self.state.put(rkey, rec)  # type: ignore[union-attr]
+            by_name = {o["file"]: o for o in rec["outputs"]}
+            kept = [by_name.get(o["file"], o) for o in kept]
+        for o in kept:
+            self._ensure_file(c, o, action, rkey)
             self.report.rows.append(self._manifest_row(c, o))
-        self.seen_sha.setdefault(src_sha, first_file or f"{c.source_repo}:{c.source_path}")
 
     def _read(self, c: Candidate) -> bytes | None:
         if c.row is None:
@@ -271,27 +280,27 @@ class Builder:
             self._pending[(name, entry["sha256"])] = o.data
         return {"src_sha256": src_sha, "drop": None, "outputs": outputs}
 
-    def _ensure_file(self, c: Candidate, o: dict[str, Any], data: bytes | None, action: caveats.Action,
-                     rkey: str) -> None:
+    def _file_ok(self, o: dict[str, Any]) -> bool:
+        """Does ``out/o['file']`` hold the recorded bytes? Size + mtime, or sha256 when those differ."""
+        path = self.out / o["file"]
+        if not path.is_file() or path.stat().st_size != o["size"]:
+            return False
+        if not self.verify and o.get("mtime_ns") == path.stat().st_mtime_ns:
+            return True
+        if sha256_file(path) == o["sha256"]:
+            o["mtime_ns"] = path.stat().st_mtime_ns
+            return True
+        return False
+
+    def _ensure_file(self, c: Candidate, o: dict[str, Any], action: caveats.Action, rkey: str) -> None:
         """Make ``out/o['file']`` hold the output with sha256 ``o['sha256']``; skip when it already does."""
         path = self.out / o["file"]
-        if path.is_file() and path.stat().st_size == o["size"]:
-            if not self.verify and o.get("mtime_ns") == path.stat().st_mtime_ns:
-                self.report.reused += 1
-                return
-            if sha256_file(path) == o["sha256"]:
-                self._remember_mtime(o, path, rkey)
-                self.report.reused += 1
-                return
+        if self._file_ok(o):
+            self.report.reused += 1
+            return
         content = self._pending.pop((o["file"], o["sha256"]), None)
-        if content is None:  # state from an earlier run, file gone: redo the action
-            src = data if data is not None else self._read(c)
-            if src is None:
-                raise SnapshotError(f"{c.source_repo}:{c.source_path} vanished from the snapshot")
-            self._run_action(c, action, src)
-            content = self._pending.pop((o["file"], o["sha256"]), None)
-            if content is None:
-                raise RuntimeError(f"{o['file']}: re-running {action.op} gave different bytes than recorded")
+        if content is None:
+            raise RuntimeError(f"{o['file']}: output bytes not available (state out of date)")
         path.parent.mkdir(parents=True, exist_ok=True)
         if c.row is None and action.op == "keep":
             tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

@@ -8,7 +8,8 @@ One pass over a clip (``analyse_clip``):
   ``V2Sampler`` only adds, per sampled frame, a centre crop and a corner mosaic;
 - the frozen CLIP ViT-B/16 (``detectors.image.clip_stream.ClipStream``, image v2's backbone) embeds
   every aligned face crop, every centre crop (the middle 60 % of the frame: no corner watermark
-  can be in it) and the corner mosaics. The corners are a *shortcut probe* only: a stream that
+  can be in it), both passed through the same 128 px bottleneck (``normalise_detail``: resolution
+  must not tell the classes apart), and the corner mosaics. The corners are a *shortcut probe* only: a stream that
   sees nothing but the four corners (where Loopy's "AIGC", OmniHuman's and DreamTalk's marks sit)
   and is never a fusion input; if it scores high, the corpus still leaks through its corners;
 - Whisper base layer statistics (``detectors.audio.v2_streams.WhisperLayers``) of the first
@@ -47,7 +48,8 @@ WHISPER_STATES = (2, 4)
 CLIP_REPS = ("pen", "proj")
 CODECS = ("h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg1video", "mpeg2video", "gif", "mjpeg")
 CONTAINERS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "mpeg", "gif", "avi", "flv")
-VERSION = "1"
+DETAIL_SIDE = 128  # face and centre crops pass through this many pixels before the 224 px backbone
+VERSION = "2"
 
 
 def centre_crop(rgb: np.ndarray, fraction: float = CENTRE_FRACTION, size: int = 224) -> np.ndarray:
@@ -58,6 +60,18 @@ def centre_crop(rgb: np.ndarray, fraction: float = CENTRE_FRACTION, size: int = 
     crop = rgb[y0 : y0 + side, x0 : x0 + side]
     interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
     return np.ascontiguousarray(cv2.resize(crop, (size, size), interpolation=interp))
+
+
+def normalise_detail(rgb: np.ndarray, side: int = DETAIL_SIDE, size: int = 224) -> np.ndarray:
+    """Down to ``side`` pixels and back up to ``size``: every crop carries the same amount of detail.
+
+    Corpus v2's reals are mostly 256 px clips and many fakes 512 px or more: a face crop from the
+    first is upsampled (soft), from the second downsampled (sharp), and a probe learns the
+    resolution. Passing every crop through the same bottleneck removes that shortcut (at the
+    cost of the finest generator traces, which re-encoding destroys anyway).
+    """
+    small = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if rgb.shape[0] > side else cv2.INTER_CUBIC)
+    return np.ascontiguousarray(cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC))
 
 
 def corner_mosaic(rgb: np.ndarray, fraction: float = CORNER_FRACTION, size: int = 224) -> np.ndarray:
@@ -189,8 +203,8 @@ class ClipAnalyser:
                 crop_time.append(float(rec["time"]))
                 crop_frame.append(int(rec["frame"]))
         t = time.perf_counter()
-        face = self._embed(list(prepared.model_inputs))
-        centre = self._embed([r["centre"] for r in records])
+        face = self._embed([normalise_detail(x) for x in prepared.model_inputs])
+        centre = self._embed([normalise_detail(r["centre"]) for r in records])
         corners = self._embed([r["corners"] for r in records[::2]])  # a probe: every other frame is enough
         timings["clip"] = time.perf_counter() - t
         v1_scores = None

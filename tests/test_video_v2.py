@@ -223,3 +223,15 @@ def test_talking_clip_has_per_frame_and_per_track_results(v2_detector, tmp_path)
     assert res.verdict in ("real", "fake", "inconclusive")
     assert {c.name for c in res.components} == set(FUSION_STREAMS)
     assert res.analyzed_frames == len(prepared.payload["samples"])
+
+
+def test_untrained_video_v2_loads_nothing_heavy_and_says_so(tmp_path):
+    settings = Settings(model_path=tmp_path / "models", upload_folder=tmp_path / "scratch", log_dir=tmp_path / "logs",
+                        environment="test", audio_detector="audio-standin", image_detector="image-standin",
+                        max_video_frames=4)
+    det = create("video-v2", settings=settings)
+    det.load()
+    assert det.analyser is None and det.fusion_v2 is None
+    path = write_talking_video(tmp_path / "talk.mp4", seconds=2, fps=15)
+    res = det.analyze(make_media_ref(path))
+    assert res.verdict == "inconclusive" and "not trained" in res.verdict_reason

@@ -53,13 +53,18 @@ class VideoV2Detector(VideoDetector):
         self.analyser: ClipAnalyser | None = None
 
     def load(self) -> None:
-        """Backbones (CLIP, Whisper, faces) and the fusion; without ``v2_fusion.json`` verdicts are inconclusive."""
+        """The fusion and, when there is one, the backbones (CLIP, Whisper, faces). Without
+        ``v2_fusion.json`` nothing heavy is loaded and every verdict is inconclusive (and says why)."""
         if self._loaded:
             return
         path = self.model_dir / FUSION_FILE
         self.fusion_v2 = FusionV2.load(path) if path.exists() else None
-        self.analyser = ClipAnalyser(settings=self.settings)
-        self.analyser.load()
+        if self.fusion_v2 is not None and self.analyser is None:
+            self.analyser = ClipAnalyser(settings=self.settings)
+        if self.analyser is not None:
+            self.analyser.load()
+        else:
+            self.faces.load()
         self._loaded = True
 
     @property
@@ -80,7 +85,8 @@ class VideoV2Detector(VideoDetector):
         """The per-clip analysis; its vectors and per-crop features travel in the payload."""
         if not self._loaded:
             self.load()
-        assert self.analyser is not None
+        if self.analyser is None:  # untrained: the v1 intake only, for an inconclusive result with the clip's facts
+            return super().preprocess(ref, progress)
         progress("video_frames", 0.0, {})
         a = self.analyser.analyse(ref.path)
         payload = a.payload
@@ -112,7 +118,7 @@ class VideoV2Detector(VideoDetector):
         if not records:
             return AnalysisResult(**inconclusive_fields("no frame could be decoded"), **common,
                                   frame_analysis=[], face_tracks=[], deepfake_frame_ratio=0.0)
-        if self.fusion_v2 is None:
+        if self.fusion_v2 is None or "v2" not in payload:
             return AnalysisResult(
                 **inconclusive_fields(f"the video-v2 fusion is not trained (no {FUSION_FILE} in {self.model_dir}); "
                                       "train it with `deepfake-train video --recipe v2`"), **common)

@@ -60,41 +60,41 @@ def image_metadata(path: str | Path) -> np.ndarray:
     return np.array([math.log(w), math.log(h), math.log(w / h), *_onehot(fmt, IMAGE_FORMATS), q], np.float32)
 
 
-def _container(path: str | Path):
+def _probe(path: str | Path, kind: str) -> dict:
+    """Header facts of the first ``kind`` ("audio" / "video") stream and its container (no decoding)."""
     import av
 
     try:
-        return av.open(str(path))
+        container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise CorruptMediaError(f"cannot open the file: {exc}") from exc
+    with container as c:
+        streams = getattr(c.streams, kind)
+        if not streams:
+            raise CorruptMediaError(f"no {kind} stream")
+        s = streams[0]
+        cc = s.codec_context
+        info = {"codec": cc.name or "", "bit_rate": s.bit_rate or c.bit_rate, "has_audio": bool(c.streams.audio),
+                "duration": c.duration / 1e6 if c.duration else (float(s.duration * s.time_base) if s.duration else math.nan)}
+        if kind == "audio":
+            info.update(rate=cc.sample_rate, channels=cc.channels)
+        else:
+            info.update(width=cc.width, height=cc.height, fps=float(s.average_rate or s.guessed_rate or 0))
+    return info
 
 
 def audio_metadata(path: str | Path) -> np.ndarray:
     """log sample rate, duration, log bit rate, channels, codec one-hot."""
-    with _container(path) as c:
-        if not c.streams.audio:
-            raise CorruptMediaError("no audio stream")
-        s = c.streams.audio[0]
-        cc = s.codec_context
-        duration = c.duration / 1e6 if c.duration else (float(s.duration * s.time_base) if s.duration else math.nan)
-        rate, channels, codec = cc.sample_rate, cc.channels, cc.name or ""
-        bit_rate = s.bit_rate or c.bit_rate
-    return np.array([_log(rate), duration, _log(bit_rate), float(channels or 0), *_onehot(codec, AUDIO_CODECS)],
-                    np.float32)
+    h = _probe(path, "audio")
+    return np.array([_log(h["rate"]), h["duration"], _log(h["bit_rate"]), float(h["channels"] or 0),
+                     *_onehot(h["codec"], AUDIO_CODECS)], np.float32)
 
 
 def video_metadata(path: str | Path) -> np.ndarray:
     """log width, log height, frame rate, duration, log bit rate, has sound, codec one-hot."""
-    with _container(path) as c:
-        if not c.streams.video:
-            raise CorruptMediaError("no video stream")
-        s = c.streams.video[0]
-        cc = s.codec_context
-        fps = float(s.average_rate or s.guessed_rate or 0)
-        duration = c.duration / 1e6 if c.duration else math.nan
-        out = [_log(cc.width), _log(cc.height), fps, duration, _log(s.bit_rate or c.bit_rate),
-               float(bool(c.streams.audio)), *_onehot(cc.name or "", VIDEO_CODECS)]
-    return np.array(out, np.float32)
+    h = _probe(path, "video")
+    return np.array([_log(h["width"]), _log(h["height"]), h["fps"], h["duration"], _log(h["bit_rate"]),
+                     float(h["has_audio"]), *_onehot(h["codec"], VIDEO_CODECS)], np.float32)
 
 
 _READERS = {"image": image_metadata, "audio": audio_metadata, "video": video_metadata}

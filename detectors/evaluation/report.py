@@ -64,12 +64,24 @@ def group_metrics(
         "seconds_per_file_median": statistics.median(seconds) if seconds else math.nan,
     }
     out.update(metrics)
+    out.update(verdict_rates(ok))
     if excluded:
         notes.append(f"{len(excluded)} inconclusive file(s) without a fake probability left out of the metrics")
     if out["errors"]:
         notes.append(f"{out['errors']} file(s) failed (see results.jsonl)")
     out["notes"] = notes + metrics["notes"]
     return out
+
+
+def verdict_rates(rows: Sequence[ResultRow]) -> dict[str, float]:
+    """The verdict policy as the service applied it: shares of reals called fake, of fakes called
+    real, and of each class left inconclusive (from the verdicts themselves, not recomputed)."""
+    def share(label: int, verdict: str) -> float:
+        group = [r for r in rows if r.label == label]
+        return sum(r.verdict == verdict for r in group) / len(group) if group else math.nan
+
+    return {"real_called_fake": share(0, "fake"), "fake_called_real": share(1, "real"),
+            "real_inconclusive": share(0, "inconclusive"), "fake_inconclusive": share(1, "inconclusive")}
 
 
 def build_groups(rows: Sequence[ResultRow], n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
@@ -114,7 +126,7 @@ def _fmt_ci(value: float, ci: Sequence[float]) -> str:
 
 
 TABLE_COLUMNS = ("modality", "kind", "files", "real", "fake", "AUC [95% CI]", "EER [95% CI]", "thr", "acc",
-                 "prec", "rec", "ECE", "inconcl", "err", "s/file")
+                 "prec", "rec", "real->fake", "fake->real", "ECE", "inconcl", "err", "s/file")
 
 
 def table_rows(groups: Iterable[dict[str, Any]], view: str) -> list[list[str]]:
@@ -128,7 +140,8 @@ def table_rows(groups: Iterable[dict[str, Any]], view: str) -> list[list[str]]:
             g["modality"], g["kind"], str(g["files"]), str(g["n_real"]), str(g["n_fake"]),
             _fmt_ci(g["auc"], g["auc_ci"]), _fmt_ci(g["eer"], g["eer_ci"]), _fmt(g["threshold"], 2),
             # precision of a real-only set is 0 whenever anything is flagged: says nothing, so "–"
-            _fmt(g["accuracy"]), _fmt(g["precision"] if g["n_fake"] else None), _fmt(g["recall"]), _fmt(g["ece"]), inc,
+            _fmt(g["accuracy"]), _fmt(g["precision"] if g["n_fake"] else None), _fmt(g["recall"]),
+            _fmt(g["real_called_fake"]), _fmt(g["fake_called_real"]), _fmt(g["ece"]), inc,
             str(g["errors"]), _fmt(g["seconds_per_file_mean"], 3),
         ])
     return out
@@ -172,7 +185,9 @@ def render_report(report: dict[str, Any], markdown: bool = False) -> str:
     if report.get("split_problems"):
         parts.append("split notes:\n" + "\n".join(f"  - {n}" for n in report["split_problems"]))
     parts.append("fake kinds are scored against all real files of the modality; thr = the detector's stored "
-                 "operating threshold; CI = stratified bootstrap; s/file = wall time per file in-process")
+                 "fakeAbove operating point (acc/prec/rec: fake when p >= thr); real->fake / fake->real = shares "
+                 "the service's own verdicts called wrongly (inconclusive is neither); CI = stratified bootstrap; "
+                 "s/file = wall time per file in-process")
     return "\n\n".join(parts)
 
 

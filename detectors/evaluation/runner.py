@@ -34,7 +34,8 @@ class ResultRow:
     view: str
     verdict: str | None = None  # fake / real / inconclusive; None on error
     fake_probability: float | None = None
-    threshold: float | None = None
+    threshold: float | None = None  # fakeAbove of the operating points
+    real_below: float | None = None  # realBelow of the operating points
     verdict_reason: str | None = None
     model_used: str | None = None
     seconds: float | None = None  # wall time of analyze_file (sniff + decode + model + fusion)
@@ -83,6 +84,7 @@ def score_file(analyzer: Analyzer, item: Item, path: Path, view: str) -> ResultR
     row.verdict = result.verdict
     row.fake_probability = result.fake_probability
     row.threshold = result.threshold
+    row.real_below = result.operating_points.real_below if result.operating_points else None
     row.verdict_reason = result.verdict_reason
     row.model_used = result.model_used
     return row

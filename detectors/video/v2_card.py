@@ -90,6 +90,16 @@ def model_card(model: FusionV2, m: Mapping, rows: Sequence[Mapping[str, str]], y
             ""]
     for view in views:
         out += [logo.format_logo_table(m["source_split"][view].get("fused", []), f"video-v2 fusion, source split, test clips {view}"), ""]
+    sub = m.get("reencoded_subset") or {}
+    if sub.get("n"):
+        out += [f"## As-is vs re-encoded on the {sub['n']} clips whose re-encoded view was extracted", "",
+                "| stream | LOGO as-is | LOGO re-encoded | source split as-is | source split re-encoded |", "|---|---|---|---|---|"]
+        for name in ORDER:
+            if name in sub["logo"].get("as-is", {}):
+                cells = [_mean(sub[t].get(v, {}).get(name, [])) for t in ("logo", "source_split") for v in ("as-is", "re-encoded")]
+                out.append(f"| {STREAM_TEXT.get(name, name)} | " + " | ".join(cells) + " |")
+        out += ["", logo.format_logo_table(sub["logo"].get("re-encoded", {}).get("fused", []),
+                                           "video-v2 fusion on that subset, test clips re-encoded (H.264 CRF 32)"), ""]
     for base in ("v1", "metadata", "corner-only"):
         if base in m["logo"]["as-is"]:
             out += [logo.format_logo_table(m["logo"]["as-is"][base], f"{STREAM_TEXT[base]} (LOGO, as-is)"), ""]

@@ -17,7 +17,7 @@ import numpy as np
 
 EXCLUDED_SOURCES = ("Jakobovski/free-spoken-digit-dataset",)
 DEFAULT_CAP = 120
-VIEW_SUBCAP = 25  # files per group for the re-encoded views (extraction time on 2 shared cores)
+VIEW_SUBCAP = 20  # files per group for the re-encoded views (extraction time on 2 shared cores)
 
 
 def corpus_dir() -> Path:

@@ -72,16 +72,59 @@ class Config:
 
 
 STREAM_FACTORIES = {
-    "whisper": lambda: __import__("detectors.audio.v2_streams", fromlist=["WhisperLayers"]).WhisperLayers(),
+    "whisper-all": lambda: __import__("detectors.audio.v2_streams", fromlist=["WhisperLayers"]).WhisperLayers(),
     "v1": lambda: __import__("detectors.audio.v2_streams", fromlist=["SpectralStats"]).SpectralStats(),
     "whisper-l3": lambda: __import__("detectors.audio.v2_streams", fromlist=["WhisperLayers"]).WhisperLayers(upto=3),
     "meta": lambda: __import__("detectors.audio.v2_streams", fromlist=["AudioMetadata"]).AudioMetadata(),
 }
 
 
+WHISPER_KEYS = [k for i in range(4) for k in LAYER_KEYS[f"l{i}"]] + ["l2_seq"]
+
+
+def whisper_features(paths: Sequence[str], view: str = "as-is", seed: int = 0) -> dict[str, np.ndarray]:
+    """Whisper states 0-3 (mean, std; chunk sequence of state 2) of every file: NaN rows where it failed.
+
+    Read from the all-layer stream's cache where a file has it, else computed by the cheaper
+    states-0-3 stream (and cached under its name): both compute the same numbers for these keys.
+    """
+    from detectors.errors import DetectionError
+    from detectors.features.cache import FeatureCache, derived_key, file_key
+    from detectors.training.streams import features_of
+
+    cache = FeatureCache()
+    full = STREAM_FACTORIES["whisper-all"]()
+    part = STREAM_FACTORIES["whisper-l3"]()
+    got: list[dict | None] = []
+    for i, p in enumerate(paths):
+        key = derived_key(file_key(p), view, seed if view != "as-is" else 0)
+        g = cache.get(full.name, full.version, key)
+        if g is None:
+            try:
+                if part.encoder is None:
+                    part.load()
+                g = features_of(part, Path(p), view, seed, cache)
+            except (DetectionError, OSError, ValueError, RuntimeError) as exc:
+                log.info("whisper/%s failed on %s: %s", view, p, exc)
+                g = None
+        got.append(None if g is None else {k: np.asarray(g[k], dtype=np.float32) for k in WHISPER_KEYS})
+        if (i + 1) % 500 == 0:
+            log.info("whisper/%s: %d/%d files", view, i + 1, len(paths))
+    first = next(g for g in got if g is not None)
+    out = {k: np.full((len(paths), v.size), np.nan, dtype=np.float32) for k, v in first.items()}
+    for i, g in enumerate(got):
+        if g is not None:
+            for k, v in g.items():
+                out[k][i] = v
+    return out
+
+
 def load_features(paths: Sequence[str], streams: Sequence[str], view: str, seed: int = 0,
                   progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
-    """Cached features of every file (extracted now when absent): stream -> name -> (n, d)."""
+    """Cached features of every file (extracted now when absent): stream -> name -> (n, d).
+
+    ``whisper`` is states 0-3 (``whisper_features``); ``whisper-all`` every layer.
+    """
     import torch
 
     from detectors.audio import v2_augment
@@ -91,6 +134,9 @@ def load_features(paths: Sequence[str], streams: Sequence[str], view: str, seed:
     v2_augment.register()
     out = {}
     for s in streams:
+        if s == "whisper":
+            out[s] = whisper_features(paths, view, seed)
+            continue
         st = STREAM_FACTORIES[s]()
         st.load()
         f = extract(st, list(paths), view=view, seed=seed, progress=progress, log_every=500)
@@ -254,12 +300,8 @@ def fit_final(specs: Sequence[HeadSpec], feats: Mapping, y: np.ndarray, rows: Se
 
 
 def view_features(paths: Sequence[str], streams: Sequence[str], view: str) -> dict[str, dict[str, np.ndarray]]:
-    """Features of a view; re-encoded views use Whisper states 0-3 only (stream ``whisper-l3``)."""
-    if view == "as-is":
-        return load_features(paths, streams, view)
-    mapped = {s: ("whisper-l3" if s == "whisper" else s) for s in streams}
-    got = load_features(paths, sorted(set(mapped.values())), view)
-    return {s: got[m] for s, m in mapped.items()}
+    """Features of a view (kept as a name for the experiment scripts)."""
+    return load_features(paths, streams, view)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,7 +50,7 @@ def render(result: dict[str, Any]) -> str:
         if heads.FUSED in tables:
             out.append(logo.format_logo_table(tables[heads.FUSED], title=f"{heads.FUSED} ({view})"))
         out.append("")
-        out += [_summary_line(k, r) for k, r in tables.items()]
+        out += [_summary_line(k, r) for k, r in tables.items() if k != heads.FUSED or len(tables) > 2]
         base = result["baseline"].get(view) or {}
         if base:
             out += ["", logo.format_logo_table(next(iter(base.values())), title=f"{recipe.BASELINE} ({view}, same folds)")]

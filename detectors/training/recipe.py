@@ -322,8 +322,9 @@ def model_card_section(result: Mapping[str, Any]) -> str:
              f"- Data: `{result['data']}`, {result['n_items']} files ({result['n_dropped']} without features left out); "
              f"split `{result['split']}`",
              f"- Streams: {', '.join(s['key'] for s in result['streams'])}; head: linear probes "
-             f"(C from {list(cfg['head']['Cs'])} on family-grouped inner folds), {cfg['head']['fusion']} fusion "
-             f"{json.dumps({k: round(v, 3) for k, v in result['fusion_weights'].items()})}",
+             f"(C from {list(cfg['head']['Cs'])} on family-grouped inner folds)"
+             + (f", non-negative fusion {json.dumps({k: round(v, 3) for k, v in result['fusion_weights'].items()})}"
+                if len(result["fusion_weights"]) > 1 else ""),
              f"- Augmentation: {cfg['views']['aug_draws']} draw(s) of `{cfg['views']['aug']}` per training file; "
              f"re-encoded views: {', '.join(cfg['views']['reencoded']) or 'none'}",
              f"- Calibration: Platt on the val sources; operating points (at most {100 * ops['max_fpr']:.0f} % of val "
@@ -342,7 +343,8 @@ def model_card_section(result: Mapping[str, Any]) -> str:
                 f"{100 * m['fake_called_real']:.1f} % | {100 * m['real_inconclusive']:.0f} % / {100 * m['fake_inconclusive']:.0f} % |")
     for view, tables in (result.get("logo") or {}).items():
         lines += ["", f"### Leave-one-family-out, test {view} (train as-is{' + aug' if cfg['views']['aug_draws'] else ''})", ""]
-        for key in (heads.FUSED, *[k for k in tables if k != heads.FUSED]):
+        streams = [k for k in tables if k != heads.FUSED]
+        for key in (heads.FUSED, *(streams if len(streams) > 1 else [])):  # one stream: its table is the fusion
             if key in tables:
                 lines += [logo.format_logo_table(tables[key], title=key), ""]
         base = (result.get("baseline_logo") or {}).get(view, {})

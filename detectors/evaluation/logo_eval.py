@@ -81,8 +81,11 @@ def run(args: argparse.Namespace) -> int:
     cf = recipe.extract_corpus(items, recipe.build_streams(cfg), views, cfg.views.aug, n_draws, cache, log,
                                progress=not args.no_progress)
     lg = recipe.logo_protocol(cf, cfg, views, n_draws, log)
-    base_cf = recipe.extract_corpus(cf.items, recipe.build_streams(cfg, baseline=True), views, cache=cache, log=log)
-    base = recipe.logo_protocol(base_cf, cfg, views, 0, log) if len(base_cf.items) == len(cf.items) else None
+    if recipe.is_baseline(cfg) and not n_draws:
+        base = lg  # the config is the baseline itself: same folds, same fits
+    else:
+        base_cf = recipe.extract_corpus(cf.items, recipe.build_streams(cfg, baseline=True), views, cache=cache, log=log)
+        base = recipe.logo_protocol(base_cf, cfg, views, 0, log) if len(base_cf.items) == len(cf.items) else None
     elapsed = time.monotonic() - t0
     result: dict[str, Any] = {
         "command": "deepfake-eval " + " ".join(args.argv),
@@ -114,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
             curves = {k: heads.pooled(lg["y"], ls, k) for k in ls.scores if ls.scores[k]}
             if base:
                 curves[recipe.BASELINE] = heads.pooled(base["y"], base["scores"][view], heads.FUSED)
+                if base is lg:
+                    curves.pop(heads.FUSED, None)
             name = f"roc_{view}.png"
             if plots.roc_plot(curves, out / name, f"LOGO ROC, pooled held-out families ({view})"):
                 written.append(name)

@@ -85,6 +85,11 @@ def build_streams(cfg: TrainingConfig, baseline: bool = False) -> dict[str, tupl
     return out
 
 
+def is_baseline(cfg: TrainingConfig) -> bool:
+    """The config's only stream is the metadata baseline itself."""
+    return [s.name for s in cfg.streams] == [f"{cfg.modality}/metadata"] and not cfg.streams[0].features
+
+
 @dataclass
 class CorpusFeatures:
     """Feature matrices of every row in every view: ``X[view][stream key]`` is (n_rows, dim)."""
@@ -420,7 +425,9 @@ def train(cfg: TrainingConfig, out: Path, data: str | Path | None = None, split_
         lg = logo_protocol(cf, cfg, views, n_draws, log)
         result["folds"] = fold_descriptions(lg["folds"], cf.items)
         result["logo"] = lg["tables"]
-        if len(base_cf.items) == len(cf.items):
+        if is_baseline(cfg) and not n_draws:
+            result["baseline_logo"] = lg["tables"]  # the config is the baseline: same folds, same fits
+        elif len(base_cf.items) == len(cf.items):
             result["baseline_logo"] = logo_protocol(base_cf, cfg, views, 0, log)["tables"]
     save_model(out, cfg, fit, streams, result)
     return result

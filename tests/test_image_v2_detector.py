@@ -140,7 +140,7 @@ def test_logo_scores_hold_out_families_and_sbi_sources():
     data = {"h1": HeadData(np.vstack([X, Xs]), {"as-is": X, "jpeg90": X + 0.1}),
             "h2": HeadData(np.vstack([X[:, :2], Xs[:, :2]]), {"as-is": X[:, :2], "jpeg90": X[:, :2]})}
     res = logo_scores(data, np.r_[y, np.ones(10, int)], rows + sbi_rows, len(rows), folds,
-                      [r["source_repo"] for r in sbi_rows], Cs=(0.1, 1.0), log=lambda m: None)
+                      [r["source_repo"] for r in sbi_rows], Cs=(0.01, 0.1), log=lambda m: None)
     table = fold_rows(y, folds, res.scores["jpeg90"]["fused"], n_boot=20)
     assert [r["fold"] for r in table] == ["a", "b", "c"]
     assert all(r["auc"] > 0.8 for r in table)

@@ -33,7 +33,7 @@ from detectors.image.v2_logo import (
     usable_inner,
 )
 from detectors.image.v2_model import HEADS, MODEL_FILE, V2Model, fixed_head_score, head_matrix
-from detectors.training.probe import DEFAULT_CS, fit_nonnegative_fusion
+from detectors.training.probe import fit_nonnegative_fusion
 
 DEFAULT_HEADS = ("clip-whole-pen", "clip-face-pen", "effnet-whole", "forensic")
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         if spec.fixed:
             oof_cols.append(d.train[:, 0])
         else:
-            C, oof, aucs = choose_C_oof(d.train, y_all, rows_all, train_idx, inner, DEFAULT_CS)
+            C, oof, aucs = choose_C_oof(d.train, y_all, rows_all, train_idx, inner)
             entry["probe"] = fit_head(d.train, y_all, rows_all, train_idx, C).to_dict()
             entry["inner_auc_by_C"] = {str(k): v for k, v in aucs.items()}
             oof_cols.append(oof)

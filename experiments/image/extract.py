@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--stream", required=True)
     ap.add_argument("--view", default="as-is")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--cap", type=int, default=60)
+    ap.add_argument("--cap", type=int, default=30)
     ap.add_argument("--manifest", type=Path, default=None)
     ap.add_argument("--crops", default="centre", help="comma-separated native crops (centre,tl,tr,bl,br) or ''")
     ap.add_argument("--limit", type=int, default=0)

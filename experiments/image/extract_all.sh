@@ -3,9 +3,10 @@
 #   nohup sh experiments/image/extract_all.sh > /tmp/img_extract_all.log 2>&1 &
 set -e
 PY=.venv/bin/python
-CAP=${CAP:-60}
-for job in "clip as-is" "clip jpeg90" "forensic as-is" "forensic jpeg90" "mnv2 as-is" "mnv2 jpeg90" \
-           "effnet as-is" "effnet jpeg90" "clip aug" "forensic aug" "mnv2 aug" "effnet aug"; do
+CAP=${CAP:-30}
+JOBS=${JOBS:-"clip:as-is clip:jpeg90 forensic:as-is forensic:jpeg90 mnv2:as-is mnv2:jpeg90 effnet:as-is effnet:jpeg90 clip:aug forensic:aug mnv2:aug effnet:aug"}
+for job in $JOBS; do
+  job=$(echo "$job" | tr ':' ' ')
   set -- $job
   crops=centre
   [ "$1" = mnv2 ] && crops=""

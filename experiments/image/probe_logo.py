@@ -47,7 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--heads", required=True)
     ap.add_argument("--train-view", default="as-is")
-    ap.add_argument("--cap", type=int, default=60)
+    ap.add_argument("--cap", type=int, default=30)
     ap.add_argument("--manifest", type=Path, default=None)
     ap.add_argument("--conditions", default="as-is,jpeg90")
     ap.add_argument("--json", type=Path, default=None)

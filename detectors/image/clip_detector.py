@@ -72,6 +72,11 @@ class ClipImageDetector(ImageDetectorBase):
         return f"image-clip {self.model.meta.get('version', '')}: streams " + ", ".join(names) + \
             "; linear heads, calibrated fusion"
 
+    @property
+    def operating_points(self):
+        """The verdict policy's two thresholds (fitted on held-out families), for ``/api/status``."""
+        return self.model.operating_points if self.loaded else None
+
     def info(self) -> dict:
         out = super().info()
         if self.loaded:

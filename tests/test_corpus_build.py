@@ -265,3 +265,13 @@ def test_stale_and_changed_files_are_repaired(world: dict[str, Path]) -> None:
     report = _build(world)
     assert report.written == 1 and report.removed == 1 and not stray.exists()
     assert corpus_build.sha256_file(victim) == rows[-1]["sha256"]
+
+
+def test_decision_classes_for_the_data_card() -> None:
+    from detectors.corpus.datacard import decision_class, reason_class
+
+    assert decision_class("tile of 2x2 grid 3/4 (512x512 at 512,0)") == "tile of 2x2 grid"
+    assert decision_class("'AIGC' watermark band cropped (512x430 at 0,0; re-encoded)") == "'AIGC' watermark band cropped"
+    assert reason_class("tile of grid 2/4 (64x64 at 0,0): near-duplicate of x.png (pHash distance 3)") == \
+        "near duplicate (pHash)"
+    assert reason_class("duplicate of a/b.wav") == "exact duplicate (sha256)"

@@ -33,9 +33,15 @@ def reason_class(reason: str) -> str:
     return re.sub(r"\s*\(.*\)$", "", r)
 
 
+def decision_class(decision: str) -> str:
+    """'tile of 2x2 grid 3/4 (512x512 at 512,0)' -> 'tile of 2x2 grid'."""
+    d = re.sub(r"\s*\([^()]*\)", "", decision)
+    return re.sub(r"\s+\d+/\d+", "", d).strip()
+
+
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    out += ["| " + " | ".join(str(x).replace("|", "\\|") for x in r) + " |" for r in rows]
     return out
 
 
@@ -58,7 +64,7 @@ def tables(rows: Sequence[Mapping[str, object]], excluded: Sequence[Mapping[str,
     lic = Counter(str(r.get("license") or "–")[:90] for r in rows)
     lines += ["### Files per licence statement (first 90 characters)", "",
               *_table(("licence", "files"), sorted(lic.items(), key=lambda kv: (-kv[1], kv[0]))), ""]
-    dec = Counter((str(r["modality"]), re.sub(r"\d+/\d+", "i/n", str(r["decision"]))) for r in rows)
+    dec = Counter((str(r["modality"]), decision_class(str(r["decision"]))) for r in rows)
     lines += ["### Decisions taken on kept files", "",
               *_table(("modality", "decision", "files"), [(*k, n) for k, n in sorted(dec.items())]), ""]
     exc = Counter((str(e["modality"]), reason_class(str(e["reason"]))) for e in excluded)

@@ -457,7 +457,8 @@ def _logo_md(tables: dict | None) -> str:
 
     if not tables:
         return "(not run: `--no-logo`)"
-    return "\n\n".join(format_logo_table(tables[k], title=k) for k in ("fusion", "metadata baseline") if tables.get(k))
+    text = "\n\n".join(format_logo_table(tables[k], title=k) for k in ("fusion", "metadata baseline") if tables.get(k))
+    return text or "(no fold had real and fake videos on both sides: too few videos or families)"
 
 
 def _ops_line(model: FusionModel) -> str:

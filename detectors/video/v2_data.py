@@ -15,11 +15,15 @@ def corpus_dir() -> Path:
 
 
 def load_video_rows(manifest: Path | None = None) -> tuple[list[dict], list[Path]]:
-    """Kept video rows of the manifest (sorted by file) and their absolute paths."""
+    """Video rows of the manifest (sorted by file) and their absolute paths.
+
+    Every manifest row is in the corpus (excluded files are in ``excluded.csv``); ``decision`` says
+    "kept" or how a caveat was handled (watermark band cropped, generated panel of a composite ...).
+    """
     manifest = manifest or corpus_dir() / "manifest.csv"
     if not manifest.exists():
         raise FileNotFoundError(f"no corpus manifest at {manifest}: build it with `deepfake-data build`")
     with open(manifest, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("modality") == "video" and r.get("decision", "kept") == "kept"]
+        rows = [r for r in csv.DictReader(fh) if r.get("modality") == "video"]
     rows.sort(key=lambda r: r["file"])
     return rows, [manifest.parent / r["file"] for r in rows]

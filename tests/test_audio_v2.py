@@ -224,13 +224,13 @@ def test_logo_eval_and_final_model(tmp_path: Path):
     rows, y, feats = synthetic_corpus()
     folds = logo.logo_folds(rows, min_fakes=20, n_real_groups=2)
     assert len(folds) == 4
-    specs = [v2_train.HeadSpec("lin", "whisper", ["l1_mean", "l1_std"], Cs=(0.01, 0.1)),
+    specs = [v2_train.HeadSpec("lin", "whisper", ["l1_mean", "l1_std"]),
              v2_train.HeadSpec("att", "whisper", ["l2_seq"], kind="attentive", epochs=3)]
     noisy = {"whisper": {k: v + 0.1 for k, v in feats["whisper"].items()}, "meta": feats["meta"]}
     res = v2_train.logo_eval(specs, feats, y, rows, folds, {"as-is": feats, "shifted": noisy}, n_boot=10)
     assert set(res) == {"as-is", "shifted"} and set(res["as-is"]) == {"lin", "att", "fused"}
     assert np.mean([r["auc"] for r in res["as-is"]["lin"]]) > 0.8
-    base = v2_train.logo_eval([v2_train.HeadSpec("metadata", "meta", ["meta"], C=0.1)], feats, y, rows, folds, fuse=False, n_boot=10)
+    base = v2_train.logo_eval([v2_train.HeadSpec("metadata", "meta", ["meta"], alpha=10.0)], feats, y, rows, folds, fuse=False, n_boot=10)
     assert np.mean([r["auc"] for r in base["as-is"]["metadata"]]) < 0.8  # metadata carries no label here
     model, info = v2_train.fit_final(specs, feats, y, rows, n_splits=3)
     model.save(tmp_path)

@@ -50,8 +50,9 @@ class HeadSpec:
     name: str
     stream: str
     keys: list[str]
-    kind: str = "linear"
+    kind: str = "linear"  # "linear": weighted ridge (alpha); "logistic": the core's LinearProbe (C); "attentive"
     C: float | None = None
+    alpha: float | None = None  # None: chosen on family-grouped inner folds of each fold's training rows
     Cs: tuple[float, ...] = (0.001, 0.01, 0.1)
     epochs: int = 15
 
@@ -64,8 +65,8 @@ class Config:
     """The default recipe (chosen by the LOGO probes in experiments/audio/, see the model card)."""
 
     heads: list[HeadSpec] = field(default_factory=lambda: [
-        HeadSpec("whisper-l1-l3", "whisper", LAYER_KEYS["l1"] + LAYER_KEYS["l2"] + LAYER_KEYS["l3"], C=0.01),
-    ])
+        HeadSpec(f"whisper-l{i}", "whisper", LAYER_KEYS[f"l{i}"]) for i in (1, 2, 3)
+    ])  # one ridge head per layer (mean + std pooled), their non-negative fusion = a learned layer weighting
     cap: int = DEFAULT_CAP
     train_views: tuple[str, ...] = ("as-is",)
     eval_views: tuple[str, ...] = ("as-is", "wav16k", "mp3-32k")
@@ -146,6 +147,61 @@ def load_features(paths: Sequence[str], streams: Sequence[str], view: str, seed:
     return out
 
 
+RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0)
+
+
+def _ridge_path(X: np.ndarray, y: np.ndarray, w: np.ndarray, alphas: Sequence[float]) -> list[LinearProbe]:
+    """Weighted ridge regression on +-1 targets over standardised features, for several alphas.
+
+    One eigendecomposition of the weighted Gram matrix serves every alpha, so a fit costs about as
+    much as one pass of sklearn's solver iteration loop and choosing alpha is cheap. The result is
+    stored as the core's ``LinearProbe`` (same standardise-then-dot scoring; decision values on
+    the ridge's scale, calibrated later by the fusion and Platt).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    mean = np.nan_to_num(np.nanmean(X, axis=0))
+    sd = np.nanstd(X, axis=0)
+    scale = np.where(np.isfinite(sd) & (sd > 1e-8), sd, 1.0)
+    Z = np.nan_to_num((X - mean) / scale, nan=0.0, posinf=0.0, neginf=0.0)
+    wn = np.asarray(w, dtype=np.float64) / np.mean(w)
+    t = 2.0 * np.asarray(y, dtype=np.float64) - 1.0
+    zbar = wn @ Z / wn.sum()
+    tbar = float(wn @ t / wn.sum())
+    Zc = Z - zbar
+    Zw = Zc * wn[:, None]
+    evals, V = np.linalg.eigh(Zw.T @ Zc)
+    Vb = V.T @ (Zw.T @ (t - tbar))
+    out = []
+    for a in alphas:
+        coef = V @ (Vb / (np.maximum(evals, 0.0) + a))
+        out.append(LinearProbe(C=float(a), mean_=mean, scale_=scale, coef_=coef, intercept_=tbar - float(zbar @ coef)))
+    return out
+
+
+def fit_ridge(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray, alpha: float | None,
+              alphas: Sequence[float] = RIDGE_ALPHAS, seed: int = 0) -> tuple[LinearProbe, float, np.ndarray]:
+    """Ridge probe on rows ``idx`` (family-balanced weights); alpha by family-grouped inner folds of
+    ``idx`` when not given. Also returns the inner out-of-fold scores at that alpha (for the fusion)."""
+    from detectors.evaluation import metrics
+
+    oof = np.full((len(y), len(alphas)), np.nan)
+    for tr, te in inner_folds(rows, idx, 3, seed):
+        if len(np.unique(y[tr])) < 2:
+            continue
+        for j, probe in enumerate(_ridge_path(X[tr], y[tr], balanced_weights(rows, tr), alphas)):
+            oof[te, j] = probe.score(X[te])
+    o = oof[idx]
+    ok = np.isfinite(o).all(axis=1)
+    if alpha is None:
+        aucs = [metrics.auc(y[idx][ok], o[ok, j]) if ok.any() else np.nan for j in range(len(alphas))]
+        j = int(np.nanargmax(aucs)) if np.isfinite(aucs).any() else len(alphas) // 2
+        alpha = float(alphas[j])
+    else:
+        j = list(alphas).index(alpha) if alpha in alphas else None
+    probe = _ridge_path(X[idx], y[idx], balanced_weights(rows, idx), [alpha])[0]
+    return probe, alpha, (o[:, j] if j is not None else np.full(len(idx), np.nan))
+
+
 class _Fitted:
     def __init__(self, model) -> None:
         self.model = model
@@ -155,15 +211,20 @@ class _Fitted:
 
 
 def fit_head(spec: HeadSpec, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray,
-             C: float | None = None, seed: int = 0) -> tuple[_Fitted, float | None]:
-    """One head on rows ``idx`` (family-balanced weights); C chosen on inner folds when not given."""
+             C: float | None = None, seed: int = 0) -> tuple[_Fitted, float | None, np.ndarray | None]:
+    """One head on rows ``idx`` (family-balanced weights); its regularisation chosen on inner folds
+    when not given. Ridge heads also return their inner out-of-fold scores over ``idx``."""
     w = balanced_weights(rows, idx)
     if spec.kind == "attentive":
-        return _Fitted(AttentiveHead(d=X.shape[1] // SEQ_CHUNKS, seed=seed).fit(X[idx], y[idx], w, epochs=spec.epochs, seed=seed)), None
+        head = AttentiveHead(d=X.shape[1] // SEQ_CHUNKS, seed=seed).fit(X[idx], y[idx], w, epochs=spec.epochs, seed=seed)
+        return _Fitted(head), None, None
+    if spec.kind == "linear":
+        probe, a, oof = fit_ridge(X, y, rows, idx, spec.alpha if C is None else C, seed=seed)
+        return _Fitted(probe), a, oof
     c = C if C is not None else spec.C
     if c is None:
         c, _ = choose_C(X, y, rows, idx, spec.Cs)
-    return _Fitted(LinearProbe(c).fit(X[idx], y[idx], w)), c
+    return _Fitted(LinearProbe(c).fit(X[idx], y[idx], w)), c, None
 
 
 def oof_scores(spec: HeadSpec, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray,
@@ -173,7 +234,7 @@ def oof_scores(spec: HeadSpec, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapp
     for tr, te in inner_folds(rows, idx, n_splits, seed):
         if len(np.unique(y[tr])) < 2:
             continue
-        m, _ = fit_head(spec, X, y, rows, tr, C, seed)
+        m, _, _ = fit_head(spec, X, y, rows, tr, C, seed)
         o[te] = m.score(X[te])
     return o[idx]
 
@@ -213,11 +274,11 @@ def logo_eval(specs: Sequence[HeadSpec], train_feats: Mapping, y: np.ndarray, ro
             train = np.concatenate([train, extra])
         oof, per = [], {}
         for s in specs:
-            m, c = fit_head(s, Xs[s.name], y_all, rows_all, train, seed=fi)
+            m, c, o = fit_head(s, Xs[s.name], y_all, rows_all, train, seed=fi)
             chosen[s.name].append(c)
             per[s.name] = {v: m.score(Xt[v][s.name][fold.test]) for v in Xt}
             if fuse and len(specs) > 1:
-                oof.append(oof_scores(s, Xs[s.name], y_all, rows_all, train, c, seed=fi))
+                oof.append(o if o is not None else oof_scores(s, Xs[s.name], y_all, rows_all, train, c, seed=fi))
         for v in Xt:
             for n in Xs:
                 scores[v][n][fi] = per[n][v]
@@ -271,13 +332,13 @@ def fit_final(specs: Sequence[HeadSpec], feats: Mapping, y: np.ndarray, rows: Se
     heads, oof, Cs = [], [], {}
     for s in specs:
         X = s.matrix(feats)
-        m, c = fit_head(s, X, y, rows, idx, seed=seed)
+        m, c, o = fit_head(s, X, y, rows, idx, seed=seed)
         Cs[s.name] = c
-        if s.kind == "linear":
+        if s.kind in ("linear", "logistic"):
             heads.append(Head(s.name, "linear", list(s.keys), probe=m.model))
         else:
             heads.append(Head(s.name, "attentive", list(s.keys), attentive=m.model))
-        oof.append(oof_scores(s, X, y, rows, idx, c, n_splits, seed))
+        oof.append(o if o is not None else oof_scores(s, X, y, rows, idx, c, n_splits, seed))
     oof_m = np.column_stack(oof)
     ok = np.isfinite(oof_m).all(axis=1)
     if len(specs) > 1:
@@ -285,7 +346,7 @@ def fit_final(specs: Sequence[HeadSpec], feats: Mapping, y: np.ndarray, rows: Se
     else:
         w, b = np.ones(1), 0.0
     fused = oof_m[ok] @ w + b
-    fitted_on = f"out-of-fold scores of {int(ok.sum())} corpus v2 audio files, {n_splits} folds grouped by family/real source"
+    fitted_on = f"out-of-fold scores of {int(ok.sum())} corpus v2 audio files, folds grouped by family/real source"
     cal = fit_platt(fused, y[ok], fitted_on=fitted_on)
     p = cal.probability(fused)
     ops = fit_operating_points(p, y[ok], fitted_on=fitted_on)
@@ -333,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(get_settings().model_path) / "audio" / "whisper"
     report: dict = {"rows": len(rows), "fakes": int(y.sum()), "cap": cfg.cap, "config": asdict(cfg)}
     if not args.no_eval:
-        meta = [HeadSpec("metadata", "meta", ["meta"], C=0.01)]
+        meta = [HeadSpec("metadata", "meta", ["meta"])]
         folds = logo.logo_folds(rows, min_fakes=20)
         report["folds"] = len(folds)
         report["as-is"] = logo_eval([*cfg.heads], feats, y, rows, folds)
@@ -344,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         ys = labels(sub)
         sp = [r["path"] for r in sub]
         sfolds = logo.logo_folds(sub, min_fakes=20)
-        base = [*meta, HeadSpec("v1-spectral-stats", "v1", ["stats"], C=0.01)]
+        base = [*meta, HeadSpec("v1-spectral-stats", "v1", ["stats"])]
         sstreams = sorted(set(streams) | {"meta", "v1"})
         views = {v: view_features(sp, sstreams, v) for v in args.eval_views}
         report["views"] = {"rows": len(sub), "fakes": int(ys.sum()), "subcap": args.subcap, "folds": len(sfolds),

@@ -36,17 +36,20 @@ OUT = Path(__file__).parent / "results"
 
 def candidates(stage: str) -> tuple[list[HeadSpec], bool]:
     if stage == "layers":
-        return [HeadSpec(f"whisper-{k}", "whisper", v, C=0.01) for k, v in LAYER_KEYS.items()], False
+        return [HeadSpec(f"whisper-l{i}", "whisper", LAYER_KEYS[f"l{i}"], C=0.01) for i in range(4)], False
     if stage == "heads":
         return [
             HeadSpec("whisper-l1-l3", "whisper", LAYER_KEYS["l1"] + LAYER_KEYS["l2"] + LAYER_KEYS["l3"], C=0.01),
-            HeadSpec("whisper-l0-l6", "whisper", sum(LAYER_KEYS.values(), []), C=0.01),
+            HeadSpec("whisper-l0-l3", "whisper", sum((LAYER_KEYS[f"l{i}"] for i in range(4)), []), C=0.01),
             HeadSpec("whisper-l2-mean", "whisper", ["l2_mean"], C=0.01),
-            HeadSpec("attentive-l2", "whisper", ["l2_seq"], kind="attentive"),
-            HeadSpec("attentive-l4", "whisper", ["l4_seq"], kind="attentive"),
+            HeadSpec("attentive-l2", "whisper", ["l2_seq"], kind="attentive", epochs=8),
             HeadSpec("v1-spectral-stats", "v1", ["stats"], C=0.01),
             HeadSpec("metadata", "meta", ["meta"], C=0.01),
         ], False
+    if stage == "default":
+        from detectors.audio.v2_train import Config
+
+        return list(Config().heads), True
     raise ValueError(stage)
 
 
@@ -74,6 +77,11 @@ def main() -> None:
     feats = load_features(paths, streams, "as-is")
     views = {v: feats if v == "as-is" else view_features(paths, streams, v) for v in args.views}
     res = logo_eval(specs, feats, y, rows, folds, views, fuse=fuse)
+    if args.stage == "default":  # the metadata baseline under the same protocol, not fused
+        mf = {v: load_features(paths, ["meta"], v) for v in args.views}
+        meta = logo_eval([HeadSpec("metadata", "meta", ["meta"])], mf["as-is"], y, rows, folds, mf, fuse=False)
+        for v in res:
+            res[v].update(meta[v])
     OUT.mkdir(parents=True, exist_ok=True)
     name = f"{args.stage}{args.tag}"
     (OUT / f"{name}.json").write_text(json.dumps({"rows": len(rows), "folds": len(folds), "results": res,

@@ -147,7 +147,7 @@ def load_features(paths: Sequence[str], streams: Sequence[str], view: str, seed:
     return out
 
 
-RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0)
+RIDGE_ALPHAS = (10.0, 100.0, 1000.0)  # on a Gram matrix whose diagonal is about the number of rows
 
 
 def _ridge_path(X: np.ndarray, y: np.ndarray, w: np.ndarray, alphas: Sequence[float]) -> list[LinearProbe]:
@@ -178,8 +178,82 @@ def _ridge_path(X: np.ndarray, y: np.ndarray, w: np.ndarray, alphas: Sequence[fl
     return out
 
 
+class RidgeMoments:
+    """Per-class weighted moments of one feature matrix, computed once: a ridge fit on any set of
+    whole groups (a fold's training families and real sources) then costs a subtraction of the
+    left-out rows and a Cholesky solve per alpha, instead of a Gram matrix over every row.
+
+    Gives the same probe as ``_ridge_path`` with ``balanced_weights`` (groups are never split by
+    the folds, so a row's group count is the same in every training set).
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping]) -> None:
+        from collections import Counter
+
+        from detectors.training.probe import family_of
+
+        X = np.asarray(X, dtype=np.float64)
+        col = np.nanmean(X, axis=0)
+        self.X = np.where(np.isfinite(X), X, np.nan_to_num(col)[None, :])
+        self.y = np.asarray(y, dtype=int)
+        keys = [family_of(r) for r in rows]
+        counts = Counter(keys)
+        self.v = np.array([counts[k] ** -0.5 for k in keys])
+        self.A, self.m, self.V = {}, {}, {}
+        for c in (0, 1):
+            Xc, vc = self.X[self.y == c], self.v[self.y == c]
+            self.A[c] = (Xc * vc[:, None]).T @ Xc
+            self.m[c] = vc @ Xc
+            self.V[c] = float(vc.sum())
+        self.s1 = self.X.sum(axis=0)
+        self.s2 = (self.X**2).sum(axis=0)
+
+    def fit(self, idx: np.ndarray, alphas: Sequence[float]) -> list[LinearProbe]:
+        import scipy.linalg as sl
+
+        out_mask = np.ones(len(self.y), dtype=bool)
+        out_mask[idx] = False
+        n = len(idx)
+        Sxx = np.zeros_like(self.A[0])
+        Sx = np.zeros(self.X.shape[1])
+        Sxt = np.zeros(self.X.shape[1])
+        St = 0.0
+        for c, t in ((0, -1.0), (1, 1.0)):
+            e = out_mask & (self.y == c)
+            Xe, ve = self.X[e], self.v[e]
+            A = self.A[c] - (Xe * ve[:, None]).T @ Xe
+            m = self.m[c] - ve @ Xe
+            V = self.V[c] - float(ve.sum())
+            if V <= 0:
+                raise ValueError("a ridge fit needs both classes")
+            sc = (n / 2) / V
+            Sxx += sc * A
+            Sx += sc * m
+            Sxt += sc * t * m
+            St += sc * t * V
+        W = float(n)
+        mu = Sx / W
+        tbar = St / W
+        C = Sxx - W * np.outer(mu, mu)
+        b = Sxt - W * mu * tbar
+        Xo = self.X[out_mask]
+        mean = (self.s1 - Xo.sum(axis=0)) / n
+        var = (self.s2 - (Xo**2).sum(axis=0)) / n - mean**2
+        sd = np.sqrt(np.maximum(var, 0.0))
+        scale = np.where(sd > 1e-8, sd, 1.0)
+        G = C / np.outer(scale, scale)
+        bz = b / scale
+        zbar = (mu - mean) / scale
+        probes = []
+        for a in alphas:
+            coef = sl.cho_solve(sl.cho_factor(G + a * np.eye(len(G)), check_finite=False), bz, check_finite=False)
+            probes.append(LinearProbe(C=float(a), mean_=mean, scale_=scale, coef_=coef, intercept_=tbar - float(zbar @ coef)))
+        return probes
+
+
 def fit_ridge(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray, alpha: float | None,
-              alphas: Sequence[float] = RIDGE_ALPHAS, seed: int = 0) -> tuple[LinearProbe, float, np.ndarray]:
+              alphas: Sequence[float] = RIDGE_ALPHAS, seed: int = 0,
+              moments: RidgeMoments | None = None) -> tuple[LinearProbe, float, np.ndarray]:
     """Ridge probe on rows ``idx`` (family-balanced weights); alpha by family-grouped inner folds of
     ``idx`` when not given. Also returns the inner out-of-fold scores at that alpha (for the fusion)."""
     from detectors.evaluation import metrics
@@ -188,7 +262,8 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.nda
     for tr, te in inner_folds(rows, idx, 3, seed):
         if len(np.unique(y[tr])) < 2:
             continue
-        for j, probe in enumerate(_ridge_path(X[tr], y[tr], balanced_weights(rows, tr), alphas)):
+        path = moments.fit(tr, alphas) if moments is not None else _ridge_path(X[tr], y[tr], balanced_weights(rows, tr), alphas)
+        for j, probe in enumerate(path):
             oof[te, j] = probe.score(X[te])
     o = oof[idx]
     ok = np.isfinite(o).all(axis=1)
@@ -198,7 +273,7 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.nda
         alpha = float(alphas[j])
     else:
         j = list(alphas).index(alpha) if alpha in alphas else None
-    probe = _ridge_path(X[idx], y[idx], balanced_weights(rows, idx), [alpha])[0]
+    probe = (moments.fit(idx, [alpha]) if moments is not None else _ridge_path(X[idx], y[idx], balanced_weights(rows, idx), [alpha]))[0]
     return probe, alpha, (o[:, j] if j is not None else np.full(len(idx), np.nan))
 
 
@@ -211,7 +286,8 @@ class _Fitted:
 
 
 def fit_head(spec: HeadSpec, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray,
-             C: float | None = None, seed: int = 0) -> tuple[_Fitted, float | None, np.ndarray | None]:
+             C: float | None = None, seed: int = 0, moments: RidgeMoments | None = None,
+             ) -> tuple[_Fitted, float | None, np.ndarray | None]:
     """One head on rows ``idx`` (family-balanced weights); its regularisation chosen on inner folds
     when not given. Ridge heads also return their inner out-of-fold scores over ``idx``."""
     w = balanced_weights(rows, idx)
@@ -219,7 +295,7 @@ def fit_head(spec: HeadSpec, X: np.ndarray, y: np.ndarray, rows: Sequence[Mappin
         head = AttentiveHead(d=X.shape[1] // SEQ_CHUNKS, seed=seed).fit(X[idx], y[idx], w, epochs=spec.epochs, seed=seed)
         return _Fitted(head), None, None
     if spec.kind == "linear":
-        probe, a, oof = fit_ridge(X, y, rows, idx, spec.alpha if C is None else C, seed=seed)
+        probe, a, oof = fit_ridge(X, y, rows, idx, spec.alpha if C is None else C, seed=seed, moments=moments)
         return _Fitted(probe), a, oof
     c = C if C is not None else spec.C
     if c is None:
@@ -263,6 +339,10 @@ def logo_eval(specs: Sequence[HeadSpec], train_feats: Mapping, y: np.ndarray, ro
         y_all, rows_all = y, list(rows)
     scores: dict[str, dict[str, dict[int, np.ndarray]]] = {v: {n: {} for n in [*Xs, "fused"]} for v in Xt}
     chosen: dict[str, list] = {n: [] for n in Xs}
+    from threadpoolctl import threadpool_limits
+
+    limit = threadpool_limits(1)  # one BLAS thread: on the shared 2-core machine two are ten times slower
+    moments = {s.name: RidgeMoments(Xs[s.name], y_all, rows_all) for s in specs if s.kind == "linear" and not len(eidx)}
     for fi, fold in enumerate(folds):
         if len(np.unique(y[fold.test])) < 2 or len(np.unique(y[fold.train])) < 2:
             continue
@@ -274,7 +354,7 @@ def logo_eval(specs: Sequence[HeadSpec], train_feats: Mapping, y: np.ndarray, ro
             train = np.concatenate([train, extra])
         oof, per = [], {}
         for s in specs:
-            m, c, o = fit_head(s, Xs[s.name], y_all, rows_all, train, seed=fi)
+            m, c, o = fit_head(s, Xs[s.name], y_all, rows_all, train, seed=fi, moments=moments.get(s.name))
             chosen[s.name].append(c)
             per[s.name] = {v: m.score(Xt[v][s.name][fold.test]) for v in Xt}
             if fuse and len(specs) > 1:
@@ -289,6 +369,7 @@ def logo_eval(specs: Sequence[HeadSpec], train_feats: Mapping, y: np.ndarray, ro
             for v in Xt:
                 scores[v]["fused"][fi] = np.column_stack([per[n][v] for n in Xs]) @ w + b
         log.info("fold %d/%d %s: %.0f s", fi + 1, len(folds), fold.name, time.monotonic() - t0)
+    limit.restore_original_limits()
     out: dict[str, dict[str, list[dict]]] = {}
     for v in Xt:
         out[v] = {}

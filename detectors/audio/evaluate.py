@@ -163,7 +163,7 @@ def _table(cond: dict) -> str:
 
 
 def write_model_card(model_dir: Path, metrics: dict) -> Path:
-    """MODEL_CARD.md from training.json (written by training) and the held-out metrics."""
+    """MODEL_CARD_v1.md from training.json (written by training) and the held-out metrics."""
     training = json.loads((model_dir / "training.json").read_text())
     fusion = json.loads((model_dir / "fusion.json").read_text())
     val = training["val"]
@@ -237,7 +237,7 @@ Per kind: that kind's fakes against all real speech of the test sources.
 - Read speech in English (plus a little Korean); no noisy, telephone or in-the-wild speech in training.
 - The artifact rules are fixed physical limits (docs/audio.md); they fire rarely and mostly on old Griffin-Lim TTS.
 """
-    path = model_dir / "MODEL_CARD.md"
+    path = model_dir / "MODEL_CARD_v1.md"
     path.write_text(text)
     return path
 

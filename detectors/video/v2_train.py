@@ -46,7 +46,8 @@ from detectors.video.v2_fusion import (
 log = logging.getLogger(__name__)
 REENCODED_VIEW = "h264-low"
 MIN_RANK_CORR = 0.7
-CS = (0.001, 0.01, 0.1)
+CS = (0.001, 0.01, 0.1)  # fused streams: C chosen per fold on family-grouped inner folds of its training rows
+PROBE_C = 0.01  # baselines and shortcut probes: fixed (nothing tuned on them)
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -140,7 +141,7 @@ def evaluate(
             continue
         t = time.monotonic()
         model, _ = fit_fusion(fused, y, rows, fold.train, CS)
-        singles = {name: fit_stream(X, y, rows, fold.train, CS)[0] for name, X in probes.items()}
+        singles = {name: fit_stream(X, y, rows, fold.train, C=PROBE_C)[0] for name, X in probes.items()}
         for view, mats in tests.items():
             sub = scores[view]
             vec_scores = {}

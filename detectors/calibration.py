@@ -136,7 +136,7 @@ def fit_operating_points(
 
     ``fake_above`` is the lowest threshold at which at most ``max_fpr`` of reals score at or above
     it; ``real_below`` the highest at which at most ``max_fnr`` of fakes score below it. When the
-    two cross (a model good enough for both targets), they meet at the EER point and there is no
+    two cross (a model good enough for both targets), they meet midway between and there is no
     inconclusive band. Both are then kept on their side of 0.5.
     """
     p = np.asarray(probabilities, dtype=np.float64)
@@ -150,9 +150,8 @@ def fit_operating_points(
     # real_below: at the max_fnr quantile of the fakes (fakes strictly below it are called real)
     m = int(math.floor(max_fnr * fakes.size))
     real_below = float(fakes[m]) if m < fakes.size else 1.0
-    if real_below > fake_above:
-        t = eer_threshold(p, y)
-        real_below = fake_above = t
+    if real_below > fake_above:  # both targets met with room to spare: one threshold, mid-gap
+        real_below = fake_above = 0.5 * (real_below + fake_above)
     fake_above = min(max(fake_above, 0.5), 1.0)
     real_below = max(min(real_below, 0.5), 0.0)
     ops = OperatingPoints(real_below=real_below, fake_above=fake_above, max_fpr=max_fpr, max_fnr=max_fnr,

@@ -55,7 +55,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--recipe", default="v2")
     ap.add_argument("--manifest", type=Path, default=None, help="corpus manifest (default: the corpus v2 folder's)")
     ap.add_argument("--out", type=Path, default=Path("models/video"))
-    ap.add_argument("--card", default="MODEL_CARD_v2.md", help="model card file name inside --out")
+    ap.add_argument("--card", default="MODEL_CARD.md", help="model card file name inside --out")
     ap.add_argument("--min-fakes", type=int, default=4, help="families with fewer fakes are pooled (logo_folds)")
     ap.add_argument("--no-reencoded", action="store_true", help="skip the H.264 CRF 32 view")
     ap.add_argument("--cached-only", action="store_true", help="use only clips already in the feature cache")
@@ -286,7 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "v2_metrics.json").write_text(json.dumps(metrics_out, indent=1, default=_json) + "\n")
     from detectors.video.v2_card import model_card
 
-    (args.out / args.card).write_text(model_card(model, metrics_out, rows, y))
+    card = model_card(model, metrics_out, rows, y)
+    v1_card = args.out / "MODEL_CARD_v1.md"
+    if v1_card.exists():  # video-default's fusion.json stays beside v2 until it is removed: keep its card reachable
+        card += ("\n## The v1 fusion (`video-default`, `fusion.json`), unchanged\n\n"
+                 + v1_card.read_text().replace("\n# ", "\n### ").lstrip("# "))
+    (args.out / args.card).write_text(card)
     log.info("mean held-out-family AUC (fused, as-is): %.3f; wrote %s", mean_auc["as-is"].get("fused", float("nan")),
              args.out / FUSION_FILE)
     return 0

@@ -54,13 +54,15 @@ class ClipImageDetector(ImageDetectorBase):
                     f"{path} was trained on stream {cfg['name']} {cfg['version']}, this code has {stream.name} "
                     f"{stream.version}: retrain with `deepfake-train image`"
                 )
-            if short != "forensic":
-                stream.load()
             self.streams[short] = stream
         heads = self.model.heads
-        self.image_heads = [h for h in heads if heads[h]["stream"] != "forensic" and not self.model.spec(h).face]
-        self.face_heads = [h for h in heads if heads[h]["stream"] != "forensic" and self.model.spec(h).face]
+        # heads the fusion gave weight 0 change nothing: their streams and views are not run
+        active = [h for h in heads if self.model.fusion_weights.get(h, 0.0) > 0]
+        self.image_heads = [h for h in active if heads[h]["stream"] != "forensic" and not self.model.spec(h).face]
+        self.face_heads = [h for h in active if heads[h]["stream"] != "forensic" and self.model.spec(h).face]
         self.forensic_heads = [h for h in heads if heads[h]["stream"] == "forensic"]
+        for short in {heads[h]["stream"] for h in self.image_heads + self.face_heads}:
+            self.streams[short].load()
         self.crops = tuple(next((c["crops"] for s, c in self.model.streams.items() if s != "forensic"), ()))
         self._loaded = True
 
@@ -68,7 +70,9 @@ class ClipImageDetector(ImageDetectorBase):
     def model_used(self) -> str:
         if not self.loaded:
             return "image-clip"
-        names = [f"{c['name']} {c['version']}" for c in self.model.streams.values()]
+        ran = {self.model.heads[h]["stream"] for h in self.image_heads + self.face_heads}
+        ran |= {self.model.heads[h]["stream"] for h in self.forensic_heads if self.model.fusion_weights.get(h, 0.0) > 0}
+        names = [f"{c['name']} {c['version']}" for s, c in self.model.streams.items() if s in ran]
         return f"image-clip {self.model.meta.get('version', '')}: streams " + ", ".join(names) + \
             "; linear heads, calibrated fusion"
 
@@ -115,12 +119,15 @@ class ClipImageDetector(ImageDetectorBase):
         w = self.model.fusion_weights
         view_names = ["whole", *self.crops]
         for short in {self.model.heads[h]["stream"] for h in self.image_heads}:
-            flat = [v for i in image_idx for v in inputs[i]]
+            used = {k.split(".")[0] for h in self.image_heads if self.model.heads[h]["stream"] == short
+                    for k in self.model.heads[h]["keys"]}
+            pick = [v for v, view in enumerate(view_names) if view in used]
+            flat = [inputs[i][v] for i in image_idx for v in pick]
             reps = self._stream_features(short, flat)
-            k = len(view_names)
+            k = len(pick)
             for j, i in enumerate(image_idx):
-                feats = {f"{view}.{rep}": mat[j * k + v : j * k + v + 1] for rep, mat in reps.items()
-                         for v, view in enumerate(view_names)}
+                feats = {f"{view_names[v]}.{rep}": mat[j * k + n : j * k + n + 1] for rep, mat in reps.items()
+                         for n, v in enumerate(pick)}
                 for h in self.image_heads:
                     if self.model.heads[h]["stream"] == short:
                         out[i] += w.get(h, 0.0) * float(self.model.head_score(h, feats)[0])

@@ -60,7 +60,7 @@ class VideoV2Detector(VideoDetector):
         path = self.model_dir / FUSION_FILE
         self.fusion_v2 = FusionV2.load(path) if path.exists() else None
         if self.fusion_v2 is not None and self.analyser is None:
-            self.analyser = ClipAnalyser(settings=self.settings)
+            self.analyser = ClipAnalyser(settings=self.settings, with_corners=False)
         if self.analyser is not None:
             self.analyser.load()
         else:

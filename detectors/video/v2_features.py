@@ -142,7 +142,7 @@ class ClipAnalyser:
     """Loads the backbones once and analyses clips (one thread each: the machine is shared)."""
 
     def __init__(self, settings: Settings | None = None, n_samples: int = N_SAMPLES, with_v1: bool = False,
-                 with_audio: bool = True, clip: Any = None, whisper: Any = None) -> None:
+                 with_audio: bool = True, clip: Any = None, whisper: Any = None, with_corners: bool = True) -> None:
         """``clip`` / ``whisper``: ready backbones with ``embed(images)`` / ``states(samples)`` (stand-ins in
         tests); by default the pinned CLIP and Whisper base are loaded in ``load``."""
         base = settings or get_settings()
@@ -150,6 +150,7 @@ class ClipAnalyser:
         self.sampler = V2Sampler(settings=self.settings)
         self.with_v1 = with_v1
         self.with_audio = with_audio
+        self.with_corners = with_corners  # the shortcut probe: measured in training, skipped when serving
         self.clip: Any = clip
         self.whisper: Any = whisper
         self.v1_image: Any = None
@@ -205,7 +206,8 @@ class ClipAnalyser:
         t = time.perf_counter()
         face = self._embed([normalise_detail(x) for x in prepared.model_inputs])
         centre = self._embed([normalise_detail(r["centre"]) for r in records])
-        corners = self._embed([r["corners"] for r in records[::2]])  # a probe: every other frame is enough
+        # a probe: every other frame is enough
+        corners = self._embed([r["corners"] for r in records[::2]] if self.with_corners else [])
         timings["clip"] = time.perf_counter() - t
         v1_scores = None
         if self.with_v1:

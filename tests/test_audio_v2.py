@@ -239,3 +239,18 @@ def test_logo_eval_and_final_model(tmp_path: Path):
     assert np.allclose(model.fused(model.stream_scores(one)), again.fused(again.stream_scores(one)))
     assert again.operating_points.real_below <= 0.5 <= again.operating_points.fake_above
     assert all(w >= 0 for w in again.weights.values())
+
+
+def test_shipped_model_loads_with_operating_points():
+    from detectors.audio.v2_model import MODEL_FILE, AudioV2Model
+
+    d = Path(__file__).resolve().parent.parent / "models" / "audio" / "whisper"
+    if not (d / MODEL_FILE).exists():
+        pytest.skip("no trained audio-whisper model in models/audio/whisper (run deepfake-train audio)")
+    m = AudioV2Model.load(d)
+    ops = m.operating_points
+    assert 0.0 <= ops.real_below <= 0.5 <= ops.fake_above <= 1.0 and ops.fitted_on
+    assert all(w >= 0 for w in m.weights.values()) and {h.name for h in m.heads} == set(m.weights)
+    feats = {"whisper": {k: np.zeros(512, np.float32) for h in m.heads for k in h.keys}}
+    p = float(m.probability(m.fused({k: float(v[0]) for k, v in m.stream_scores(feats).items()})))
+    assert 0.0 < p < 1.0

@@ -46,6 +46,8 @@ def candidates(stage: str) -> tuple[list[HeadSpec], bool]:
             HeadSpec("v1-spectral-stats", "v1", ["stats"], C=0.01),
             HeadSpec("metadata", "meta", ["meta"], C=0.01),
         ], False
+    if stage == "v1":  # the v1 recipe's feature stream with a linear probe
+        return [HeadSpec("v1-spectral-stats", "v1", ["stats"])], False
     if stage == "default":
         from detectors.audio.v2_train import Config
 
@@ -59,6 +61,7 @@ def main() -> None:
     ap.add_argument("--views", nargs="+", default=["as-is"])
     ap.add_argument("--heads", nargs="+", default=None, help="for --stage fusion: head names (from the heads stage)")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--n-boot", type=int, default=200)
     ap.add_argument("--subcap", type=int, default=None, help="the nested smaller draw (25: where the views exist)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -76,10 +79,11 @@ def main() -> None:
     t = time.monotonic()
     feats = load_features(paths, streams, "as-is")
     views = {v: feats if v == "as-is" else view_features(paths, streams, v) for v in args.views}
-    res = logo_eval(specs, feats, y, rows, folds, views, fuse=fuse)
+    res = logo_eval(specs, feats, y, rows, folds, views, fuse=fuse, n_boot=args.n_boot)
     if args.stage == "default":  # the metadata baseline under the same protocol, not fused
         mf = {v: load_features(paths, ["meta"], v) for v in args.views}
-        meta = logo_eval([HeadSpec("metadata", "meta", ["meta"])], mf["as-is"], y, rows, folds, mf, fuse=False)
+        meta = logo_eval([HeadSpec("metadata", "meta", ["meta"])], mf["as-is"], y, rows, folds, mf, fuse=False,
+                         n_boot=args.n_boot)
         for v in res:
             res[v].update(meta[v])
     OUT.mkdir(parents=True, exist_ok=True)

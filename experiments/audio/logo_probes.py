@@ -48,6 +48,10 @@ def candidates(stage: str) -> tuple[list[HeadSpec], bool]:
         ], False
     if stage == "v1":  # the v1 recipe's feature stream with a linear probe
         return [HeadSpec("v1-spectral-stats", "v1", ["stats"])], False
+    if stage == "fusion-v1":  # does the v1 statistics stream add to the Whisper heads?
+        from detectors.audio.v2_train import Config
+
+        return [*Config().heads, HeadSpec("v1-spectral-stats", "v1", ["stats"])], True
     if stage == "default":
         from detectors.audio.v2_train import Config
 

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     # Detector choice by registered name; a transformers checkpoint folder or hub id in
     # IMAGE_MODEL / AUDIO_MODEL selects the transformers path ("image-hf" / "audio-hf").
     image_detector: str = "image-default"
-    audio_detector: str = "audio-default"
+    audio_detector: str = "audio-whisper"
     video_detector: str = "video-v2"
     detector_plugins: list[str] = Field(
         default_factory=list, description="Extra modules to import that register detectors (by name)."

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from detectors.settings import Settings
 from tests.media_factory import write_audio, write_image, write_video
 from tests.serve_cluster import serve_graph
 
@@ -53,7 +54,8 @@ def test_status_reports_the_real_detectors(base):
     body = httpx.get(f"{base}/api/status", timeout=30).json()
     assert body["models_ready"]
     names = {body["deployments"]["image_model"]["image"]["name"], body["deployments"]["audio_model"]["audio"]["name"]}
-    assert names == {"image-default", "audio-default"}
+    defaults = Settings(environment="test")
+    assert names == {defaults.image_detector, defaults.audio_detector}
 
 
 @pytest.mark.parametrize("kind", ["image", "audio", "video"])

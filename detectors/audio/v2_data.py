@@ -8,20 +8,16 @@ do not dominate the heads.
 
 from __future__ import annotations
 
-import csv
-import os
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from detectors.evaluation.dataset import corpus_dir, read_manifest
+
 EXCLUDED_SOURCES = ("Jakobovski/free-spoken-digit-dataset",)
 DEFAULT_CAP = 120
 VIEW_SUBCAP = 20  # files per group for the re-encoded views (extraction time on 2 shared cores)
-
-
-def corpus_dir() -> Path:
-    return Path(os.environ.get("DEEPFAKE_CORPUS_DIR") or Path.home() / ".cache" / "deepfake-detection" / "corpus")
 
 
 def group_key(row: dict) -> str:
@@ -37,8 +33,7 @@ def load_rows(manifest: Path | None = None, cap: int | None = DEFAULT_CAP, seed:
     smaller set the re-encoded views are measured on).
     """
     manifest = Path(manifest or corpus_dir() / "manifest.csv")
-    with open(manifest, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("modality") == "audio" and r.get("source_repo") not in EXCLUDED_SOURCES]
+    rows = [r for r in read_manifest(manifest) if r.get("modality") == "audio" and r.get("source_repo") not in EXCLUDED_SOURCES]
     for r in rows:
         r["path"] = str(manifest.parent / r["file"])
     by: dict[str, list[dict]] = defaultdict(list)

@@ -8,19 +8,15 @@ content-ordered sample (sha256 order), so two runs pick the same files.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import os
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from detectors.evaluation.dataset import corpus_dir, read_manifest
+
 SHARED_TRAIN = Path("/work/shared/data/train/manifest.csv")
-
-
-def corpus_dir() -> Path:
-    return Path(os.environ.get("DEEPFAKE_CORPUS_DIR") or Path.home() / ".cache" / "deepfake-detection" / "corpus")
 
 
 def default_manifest() -> Path:
@@ -41,8 +37,7 @@ def load_rows(manifest: Path | None = None, cap: int | None = None, modality: st
     of the shared set) and at most ``cap`` rows per group."""
     manifest = Path(manifest or default_manifest())
     root = manifest.parent
-    with open(manifest, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("modality", modality) == modality]
+    rows = [r for r in read_manifest(manifest) if r.get("modality", modality) == modality]
     for r in rows:
         r["path"] = str(root / r["file"])
         if r["label"] == "fake" and not r.get("family"):

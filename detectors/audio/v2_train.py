@@ -77,6 +77,8 @@ STREAM_FACTORIES = {
     "v1": lambda: __import__("detectors.audio.v2_streams", fromlist=["SpectralStats"]).SpectralStats(),
     "whisper-l3": lambda: __import__("detectors.audio.v2_streams", fromlist=["WhisperLayers"]).WhisperLayers(upto=3),
     "meta": lambda: __import__("detectors.audio.v2_streams", fromlist=["AudioMetadata"]).AudioMetadata(),
+    "aasist": lambda: __import__("detectors.audio.aasist", fromlist=["AasistStream"]).AasistStream(),
+    "aasist-1w": lambda: __import__("detectors.audio.aasist", fromlist=["AasistStream"]).AasistStream(max_windows=1),
 }
 
 
@@ -187,7 +189,7 @@ class RidgeMoments:
     the folds, so a row's group count is the same in every training set).
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping]) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], power: float = 0.5) -> None:
         from collections import Counter
 
         from detectors.training.probe import family_of
@@ -198,7 +200,7 @@ class RidgeMoments:
         self.y = np.asarray(y, dtype=int)
         keys = [family_of(r) for r in rows]
         counts = Counter(keys)
-        self.v = np.array([counts[k] ** -0.5 for k in keys])
+        self.v = np.array([counts[k] ** -power for k in keys])  # power 0.5: a group's weight grows as sqrt(n)
         self.A, self.m, self.V = {}, {}, {}
         for c in (0, 1):
             Xc, vc = self.X[self.y == c], self.v[self.y == c]
@@ -244,6 +246,81 @@ class RidgeMoments:
         G = C / np.outer(scale, scale)
         bz = b / scale
         zbar = (mu - mean) / scale
+        probes = []
+        for a in alphas:
+            coef = sl.cho_solve(sl.cho_factor(G + a * np.eye(len(G)), check_finite=False), bz, check_finite=False)
+            probes.append(LinearProbe(C=float(a), mean_=mean, scale_=scale, coef_=coef, intercept_=tbar - float(zbar @ coef)))
+        return probes
+
+
+class GroupMoments(RidgeMoments):
+    """``RidgeMoments`` kept per group (fake family / real source): a fit on any set of whole
+    groups sums the groups' stored moments (no pass over rows at all), so the nested validation's
+    many fits cost a Cholesky solve each. Groups must not be split by the fits' row sets (the
+    LOGO and inner folds never split them); a split group falls back to ``RidgeMoments``.
+
+    Grams are stored per group in float32 over globally centred features (memory: groups x d^2).
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], power: float = 0.5) -> None:
+        from collections import Counter
+
+        from detectors.training.probe import family_of
+
+        X = np.asarray(X, dtype=np.float64)
+        col = np.nanmean(X, axis=0)
+        X = np.where(np.isfinite(X), X, np.nan_to_num(col)[None, :])
+        self.offset = X.mean(axis=0)
+        Xc = X - self.offset
+        keys = [family_of(r) for r in rows]
+        names = sorted(set(keys))
+        self.gid = np.array([names.index(k) for k in keys])
+        counts = Counter(keys)
+        self.y = np.asarray(y, dtype=int)
+        self.size = np.array([counts[k] for k in names], dtype=np.float64)
+        self.gv = self.size**-power
+        self.gy = np.array([self.y[self.gid == g][0] for g in range(len(names))])
+        self.G = np.stack([(Xc[self.gid == g].T @ Xc[self.gid == g]).astype(np.float32) for g in range(len(names))])
+        self.S = np.stack([Xc[self.gid == g].sum(axis=0) for g in range(len(names))])
+        self._rows = (X, self.y, rows, power)
+
+    def fit(self, idx: np.ndarray, alphas: Sequence[float]) -> list[LinearProbe]:
+        import scipy.linalg as sl
+
+        idx = np.asarray(idx)
+        sel = np.bincount(self.gid[idx], minlength=len(self.size))
+        if np.any((sel > 0) & (sel != self.size)):  # a group split: the row-wise path
+            return RidgeMoments(*self._rows).fit(idx, alphas)
+        keep = sel > 0
+        n = float(sel.sum())
+        Sxx = np.zeros(self.G.shape[1:])
+        Sx = np.zeros(self.S.shape[1])
+        Sxt = np.zeros(self.S.shape[1])
+        St = 0.0
+        for c, t in ((0, -1.0), (1, 1.0)):
+            g = np.flatnonzero(keep & (self.gy == c))
+            V = float(self.gv[g] @ self.size[g])
+            if V <= 0:
+                raise ValueError("a ridge fit needs both classes")
+            sc = (n / 2) / V
+            Sxx += sc * np.einsum("g,gij->ij", self.gv[g], self.G[g], dtype=np.float64)
+            m = self.gv[g] @ self.S[g]
+            Sx += sc * m
+            Sxt += sc * t * m
+            St += sc * t * V
+        mu = Sx / n
+        tbar = St / n
+        C = Sxx - n * np.outer(mu, mu)
+        b = Sxt - n * mu * tbar
+        g = np.flatnonzero(keep)
+        mean_c = self.S[g].sum(axis=0) / n
+        var = np.einsum("gii->gi", self.G[g]).sum(axis=0, dtype=np.float64) / n - mean_c**2
+        sd = np.sqrt(np.maximum(var, 0.0))
+        scale = np.where(sd > 1e-8, sd, 1.0)
+        G = C / np.outer(scale, scale)
+        bz = b / scale
+        zbar = (mu - mean_c) / scale
+        mean = mean_c + self.offset
         probes = []
         for a in alphas:
             coef = sl.cho_solve(sl.cho_factor(G + a * np.eye(len(G)), check_finite=False), bz, check_finite=False)
@@ -342,7 +419,7 @@ def logo_eval(specs: Sequence[HeadSpec], train_feats: Mapping, y: np.ndarray, ro
     from threadpoolctl import threadpool_limits
 
     limit = threadpool_limits(1)  # one BLAS thread: on the shared 2-core machine two are ten times slower
-    moments = {s.name: RidgeMoments(Xs[s.name], y_all, rows_all) for s in specs if s.kind == "linear" and not len(eidx)}
+    moments = {s.name: GroupMoments(Xs[s.name], y_all, rows_all) for s in specs if s.kind == "linear" and not len(eidx)}
     for fi, fold in enumerate(folds):
         if len(np.unique(y[fold.test])) < 2 or len(np.unique(y[fold.train])) < 2:
             continue

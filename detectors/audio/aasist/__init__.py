@@ -27,8 +27,11 @@ class AasistStream:
     name = "aasist-asvspoof19la"
     version = "1"
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, max_windows: int = MAX_WINDOWS) -> None:
         self.threads = threads
+        self.max_windows = max_windows
+        if max_windows != MAX_WINDOWS:  # another window count is another feature: its own cache name
+            self.name = f"{AasistStream.name}-{max_windows}w"
         self.model = None
 
     def load(self) -> None:
@@ -46,7 +49,7 @@ class AasistStream:
     def windows(self, x: np.ndarray) -> np.ndarray:
         if x.size < N_SAMPLES:  # the original recipe repeats short clips to the input length
             x = np.tile(x, N_SAMPLES // max(x.size, 1) + 1)
-        starts = np.linspace(0, x.size - N_SAMPLES, min(MAX_WINDOWS, x.size // N_SAMPLES)).astype(int)
+        starts = np.linspace(0, x.size - N_SAMPLES, min(self.max_windows, x.size // N_SAMPLES)).astype(int)
         return np.stack([x[s : s + N_SAMPLES] for s in starts]).astype(np.float32)
 
     def window_scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

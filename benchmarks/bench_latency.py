@@ -3,8 +3,9 @@
 Usage: python benchmarks/bench_latency.py [--repeats 10]
 Starts the real graph (serve_config.yaml sizes, local Ray with 2 CPUs), sends the same files
 sequentially through HTTP, then runs them through ``detectors.pipeline.Analyzer`` in this process,
-and prints p50/p95 for both and the graph's overhead. Media: one test-split file per modality from
-../shared/data when present, else generated files.
+and prints p50/p95 for both, the graph's overhead, and the serialised bytes each request moved
+between processes, per hop (the ``X-Bytes-Moved`` header the ingress sets). Media: one test-split
+file per modality from ../shared/data when present, else generated files.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import statistics
 import sys
@@ -60,6 +62,8 @@ def main() -> int:
     env = {"PYTHON_SERVICE_API_KEY": key, "ALLOW_LOCAL_PATHS": "true", "UPLOAD_FOLDER": str(tmp / "scratch"),
            "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING"}
     graph: dict[str, list[float]] = {}
+    moved: dict[str, dict[str, int]] = {}
+    load_before = os.getloadavg()
     with serve_graph(env) as base:
         for kind, path in media.items():
             body = {"media_url": str(path), "media_type": kind}
@@ -71,6 +75,7 @@ def main() -> int:
                 times.append(time.perf_counter() - t)
                 r.raise_for_status()
             graph[kind] = times
+            moved[kind] = parse_moved(r.headers.get("x-bytes-moved", ""))
 
     from detectors.pipeline import Analyzer
     from detectors.settings import Settings
@@ -86,8 +91,10 @@ def main() -> int:
             times.append(time.perf_counter() - t)
         library[kind] = times
 
+    load_after = os.getloadavg()
     print(f"\n/api/analyze latency, {args.repeats} sequential requests per modality; "
-          f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPUs; torch threads 1")
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; torch threads 1; load average "
+          f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min)")
     print(f"{'modality':<8} {'file':<28} {'graph p50':>10} {'graph p95':>10} {'lib p50':>9} {'lib p95':>9} "
           f"{'overhead p50':>13} {'ratio':>6}")
     for kind, path in media.items():
@@ -95,7 +102,20 @@ def main() -> int:
         l50, l95 = statistics.median(library[kind]), pct(library[kind], 0.95)
         print(f"{kind:<8} {path.name[:28]:<28} {g50 * 1000:>8.0f}ms {g95 * 1000:>8.0f}ms {l50 * 1000:>7.0f}ms "
               f"{l95 * 1000:>7.0f}ms {(g50 - l50) * 1000:>11.0f}ms {g50 / l50:>6.2f}")
+    print("\nbytes moved between processes per request (serialised, by hop):")
+    for kind, hops in moved.items():
+        total = sum(hops.values())
+        print(f"{kind:<8} {total / 1e6:>8.3f} MB  " + ", ".join(f"{h} {v / 1e3:.1f} kB" for h, v in sorted(hops.items())))
     return 0
+
+
+def parse_moved(header: str) -> dict[str, int]:
+    """``hop=bytes;hop=bytes`` (the ingress's X-Bytes-Moved header) as a dict."""
+    out = {}
+    for part in filter(None, header.split(";")):
+        hop, _, n = part.partition("=")
+        out[hop] = int(n)
+    return out
 
 
 if __name__ == "__main__":

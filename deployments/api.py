@@ -18,8 +18,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from deployments import metrics
 from deployments.errors import error_payload, install_error_handlers
-from deployments.orchestrator import Emit, GraphHandles, Orchestrator, no_emit
+from deployments.orchestrator import Emit, GraphHandles, Intake, Orchestrator, no_emit
 from deployments.progress import MemoryHub, ProgressHub
 from deployments.ratelimit import check_rate, install_admission_gate
 from detectors import __version__, intake
@@ -53,6 +54,7 @@ class Service:
     def __init__(self, settings: Settings, handles: GraphHandles, hub: ProgressHub | None = None) -> None:
         self.settings = settings
         self.handles = handles
+        self.intake_files = Intake(settings)
         self.orchestrator = Orchestrator(handles)
         self.hub: ProgressHub = hub or MemoryHub()
         self.started = time.time()
@@ -80,8 +82,8 @@ class Service:
     async def intake(self, media_url: str, media_type: str | None, scratch: Path) -> MediaRef:
         mt = intake.parse_media_type(media_type)
         if intake.is_url(media_url):
-            return await self.handles.fetcher.fetch_url.remote(media_url, mt, str(scratch))
-        return await self.handles.fetcher.adopt_local.remote(media_url, mt)
+            return await self.intake_files.fetch_url(media_url, mt, str(scratch))
+        return await self.intake_files.adopt_local(media_url, mt)
 
     async def run(self, job_id: str, ref_factory: Any, emit: Emit = no_emit) -> AnalysisResult:
         """Intake (via ``ref_factory(scratch)``), analyse, publish the outcome; scratch always removed."""
@@ -91,14 +93,17 @@ class Service:
         try:
             await emit("started", 0.0, "analysis started", None)
             ref = await ref_factory(scratch)
+            metrics.stage(ref.media_type, "intake", time.perf_counter() - start)
             result = await asyncio.wait_for(self.orchestrator.analyze(ref, emit), self.settings.request_timeout_s)
             result.job_id = job_id
             result.source = ref.source
             result.processing_time = round(time.perf_counter() - start, 3)
+            metrics.stage(ref.media_type, "total", result.processing_time)
+            metrics.finished(ref.media_type, result.verdict, result.model_used)
             await self.hub.publish(job_id, "analysis_complete", result.to_json_dict())
             return result
         except BaseException as exc:
-            status, body, _ = error_payload(exc)
+            status, body, _ = error_payload(exc, count=False)  # counted where the error is answered
             await self.hub.publish(job_id, "analysis_error", {"job_id": job_id, "status": status, **body})
             raise
         finally:
@@ -115,8 +120,7 @@ class Service:
                 return name, {"error": type(exc).__name__}
 
         pairs = await asyncio.gather(
-            *(info(n, getattr(self.handles, n)) for n in ("frames", "audio", "temporal", "image_model",
-                                                          "audio_model", "aggregator"))
+            *(info(n, getattr(self.handles, n)) for n in ("analysis", "image_model", "audio_model"))
         )
         deployments = dict(pairs)
         ready = all("error" not in v for v in deployments.values())
@@ -128,8 +132,8 @@ class Service:
 def collect_operating_points(deployments: dict[str, Any]) -> dict[str, Any]:
     """Each loaded detector's verdict operating points and measured error rates, by detector name.
 
-    Workers report ``{modality: detector_status(...)}``; the same detector loaded in several
-    deployments is listed once.
+    Deployments report ``{modality: detector_status(...)}``; the same detector loaded in several
+    deployments (its host part in Analysis, its model part in a model deployment) is listed once.
     """
     out: dict[str, Any] = {}
     for info in deployments.values():
@@ -139,6 +143,12 @@ def collect_operating_points(deployments: dict[str, Any]) -> dict[str, Any]:
             if isinstance(entry, dict) and entry.get("name") and "operating_points" in entry:
                 out.setdefault(entry["name"], {"modality": entry.get("modality"), **(entry["operating_points"] or {})})
     return out
+
+
+def transfer_header(result: AnalysisResult) -> dict[str, str]:
+    """``X-Bytes-Moved: hop=bytes;...``: what the analysis moved between processes (benchmarks read it)."""
+    hops = result.transfer
+    return {"X-Bytes-Moved": ";".join(f"{k}={v}" for k, v in sorted(hops.items()))} if hops else {}
 
 
 def _check_key(settings: Settings, provided: str | None) -> None:
@@ -195,7 +205,7 @@ def create_api(service: Service) -> FastAPI:
         return await service.status()
 
     @app.post("/api/analyze", tags=["analysis"], response_model=None)
-    async def analyze(request: Request, _key: ApiKey) -> dict:
+    async def analyze(request: Request, _key: ApiKey) -> JSONResponse:
         """Analyse one medium: JSON ``{"media_url", "media_type"}`` or a multipart ``file`` upload."""
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
@@ -208,9 +218,9 @@ def create_api(service: Service) -> FastAPI:
             raise InvalidRequestError(f"invalid JSON body: {exc}") from exc
         job_id = service.new_job_id(body.job_id)
         result = await service.analyze_url(body, job_id)
-        return result.to_json_dict()
+        return JSONResponse(result.to_json_dict(), headers=transfer_header(result))
 
-    async def _analyze_upload(request: Request) -> dict:
+    async def _analyze_upload(request: Request) -> JSONResponse:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
             raise MediaTooLargeError(
@@ -229,10 +239,10 @@ def create_api(service: Service) -> FastAPI:
                 dest = scratch / f"upload-{uuid.uuid4().hex}"
                 await _save_upload(upload, dest, settings.max_upload_bytes)
                 mt = intake.parse_media_type(media_type if isinstance(media_type, str) else None)
-                return await service.handles.fetcher.adopt_upload.remote(str(dest), mt, upload.filename)
+                return await service.intake_files.adopt_upload(str(dest), mt, upload.filename)
 
             result = await service.run(job_id, ref_factory)
-            return result.to_json_dict()
+            return JSONResponse(result.to_json_dict(), headers=transfer_header(result))
         finally:
             await form.close()
 

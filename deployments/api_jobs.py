@@ -184,7 +184,7 @@ async def analyze_item(service: Service, item: NewItem, job_id: str | None) -> d
 
             async def ref_factory(scratch: Path) -> Any:
                 mt = intake.parse_media_type(item.media_type)
-                return await service.handles.fetcher.adopt_upload.remote(upload_path, mt, item.source)
+                return await service.intake_files.adopt_upload(upload_path, mt, item.source)
         else:
             def ref_factory(scratch: Path) -> Any:
                 return service.intake(item.source, item.media_type, scratch)

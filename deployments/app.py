@@ -8,17 +8,10 @@ from typing import Any
 import yaml
 from ray.serve import Application
 
+from deployments.analysis import Analysis
 from deployments.ingress import Ingress
+from deployments.models import AudioModel, ImageModel
 from deployments.progress import ProgressBus
-from deployments.workers import (
-    Aggregator,
-    AudioExtractor,
-    AudioModel,
-    FrameExtractor,
-    ImageModel,
-    MediaFetcher,
-    VideoTemporal,
-)
 
 SERVE_CONFIG = Path(__file__).resolve().parent.parent / "serve_config.yaml"
 
@@ -30,24 +23,21 @@ def build_app(args: dict | None = None) -> Application:
 
 
 def build_graph(options: dict[str, dict[str, Any]] | None = None) -> Application:
-    """Ingress → MediaFetcher → FrameExtractor / AudioExtractor → ImageModel / AudioModel /
-    VideoTemporal → Aggregator (+ ProgressBus). In-process callers (tests, benchmarks) pass
-    serve_config.yaml's per-deployment settings as ``options`` (see ``deployment_options``)."""
+    """Ingress → Analysis (every modality's recipe) → ImageModel / AudioModel (+ ProgressBus).
+
+    The model handles are bound into Analysis, which calls them directly (model composition): the
+    media never goes back through the ingress. The ingress holds them too, for ``/api/status``.
+    In-process callers (tests, benchmarks) pass serve_config.yaml's settings as ``options``.
+    """
     opts = options or {}
 
     def d(deployment):
         return deployment.options(**opts[deployment.name]) if deployment.name in opts else deployment
 
-    return d(Ingress).bind(
-        d(MediaFetcher).bind(),
-        d(FrameExtractor).bind(),
-        d(AudioExtractor).bind(),
-        d(VideoTemporal).bind(),
-        d(ImageModel).bind(),
-        d(AudioModel).bind(),
-        d(Aggregator).bind(),
-        d(ProgressBus).bind(),  # job events between ingress replicas (Socket.IO progress)
-    )
+    image_model = d(ImageModel).bind()
+    audio_model = d(AudioModel).bind()
+    analysis = d(Analysis).bind(image_model, audio_model)
+    return d(Ingress).bind(analysis, image_model, audio_model, d(ProgressBus).bind())
 
 
 def deployment_options(config_path: str | Path = SERVE_CONFIG, app_name: str = "deepfake") -> dict[str, dict]:

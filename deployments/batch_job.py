@@ -35,7 +35,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from detectors.schema import MediaType
 
 MEDIA_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm",
@@ -245,9 +248,10 @@ class FileAnalyzer:
         self.analyzer = Analyzer(self.settings)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.unavailable: dict[str, str] = {}
-        for modality in ("image", "audio", "video"):
+        modalities: tuple[MediaType, ...] = ("image", "audio", "video")
+        for modality in modalities:
             try:
-                self.analyzer.detector(modality)  # type: ignore[arg-type]
+                self.analyzer.detector(modality)
             except Exception as exc:  # reported on each file that needs it, as its error row
                 self.unavailable[modality] = f"{type(exc).__name__}: {exc}"
                 self.log.warning("the %s detector did not load: %s", modality, exc)
@@ -322,10 +326,38 @@ def start_ray(config: RunConfig) -> dict:
                               "configure_logging": True, "logging_level": "WARNING"}
     if address == "local" and config.num_cpus is not None:
         kwargs["num_cpus"] = config.num_cpus
+    t = time.monotonic()
     if not ray.is_initialized():
+        where = "a local Ray" if address == "local" else f"the Ray cluster at {address}"
+        auth = os.environ.get("RAY_AUTH_MODE", "token")
+        say(f"starting {where} (token authentication: {auth}; RAY_AUTH_MODE chooses) ...")
         ray.init(**kwargs)
-    return {"address": address, "cpus": float(ray.cluster_resources().get("CPU", 0)),
-            "nodes": sum(1 for n in ray.nodes() if n.get("Alive"))}
+        import logging
+
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-run INFO lines add nothing here
+    cluster = {"address": address, "cpus": float(ray.cluster_resources().get("CPU", 0)),
+               "nodes": sum(1 for n in ray.nodes() if n.get("Alive"))}
+    say(f"Ray ready in {time.monotonic() - t:.1f} s: {cluster['cpus']:g} CPUs on {cluster['nodes']} node(s)")
+    return cluster
+
+
+def choose_auth_mode() -> None:
+    """Ray 2.60 turns token authentication on for a new local cluster and warns about it on every
+    run unless ``RAY_AUTH_MODE`` is set: we set what it would do anyway (token), before ray is
+    imported (it reads the mode at import). A user's own choice is kept."""
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
+def say(message: str) -> None:
+    """What the command is doing or waiting for, on stderr (results go to OUT and stdout)."""
+    print(f"deepfake-batch: {message}", file=sys.stderr, flush=True)
+
+
+def configured(settings: Any) -> list[str]:
+    """The detector names this run uses, by modality."""
+    from detectors.pipeline import detector_name
+
+    return [detector_name(settings, m) for m in ("image", "audio", "video")]
 
 
 def pool_size(config: RunConfig, cluster_cpus: float, n_sources: int) -> int:
@@ -516,6 +548,8 @@ class Interrupts:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.executor == "ray" and not (args.address or os.environ.get("RAY_ADDRESS")):
+        choose_auth_mode()
     out = Path(args.output).expanduser().absolute()
     if args.batch_size < 1 or args.shard_rows < 1 or args.cpus_per_worker <= 0:
         print("deepfake-batch: --batch-size, --shard-rows and --cpus-per-worker must be positive", file=sys.stderr)
@@ -565,11 +599,17 @@ def main(argv: list[str] | None = None) -> int:
                 cluster = start_ray(config)
                 interrupts.__enter__()
             started = time.monotonic()
+            if args.executor == "ray":
+                say(f"starting {pool_size(config, cluster['cpus'], len(pending))} analysis worker(s); each loads "
+                       f"the detectors ({', '.join(configured(settings))}) before its first file ...")
+            else:
+                say(f"loading the detectors ({', '.join(configured(settings))}) in this process ...")
             progress = Progress(len(pending), enabled=not args.no_progress)
             batches = run_ray(pending, config, cluster) if args.executor == "ray" else run_local(pending, config)
             for rows in batches:
                 if first is None:
                     first = (time.monotonic() - started, len(rows))
+                    say(f"first results after {first[0]:.1f} s (worker start and model load)")
                 writer.add(rows)
                 run_rows.extend(rows)
                 progress.update(len(rows), sum(1 for r in run_rows if not r["ok"]))

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from deployments import metrics
 from detectors.errors import DetectionError, OverloadedError, RateLimitedError
 from detectors.logs import RedactSecrets, get_logger
 from detectors.settings import get_settings
@@ -52,12 +53,18 @@ def redact_body(body: dict) -> dict:
                                         s.secret_key.get_secret_value()]))  # type: ignore[return-value]
 
 
-def error_payload(exc: BaseException) -> tuple[int, dict, dict]:
-    """(status, JSON body, headers) for any exception; unknown errors become a logged 500."""
+def error_payload(exc: BaseException, count: bool = True) -> tuple[int, dict, dict]:
+    """(status, JSON body, headers) for any exception; unknown errors become a logged 500.
+    ``count``: record it in ``deepfake_rejected_total`` (False where the same error is answered
+    again further up)."""
     err = as_detection_error(exc)
     if err is None:
         log.exception("internal error", exc_info=exc)
+        if count:
+            metrics.rejected("internal_error", 500)
         return 500, {"error": "internal_error", "message": "internal error; see the server log"}, {}
+    if count:
+        metrics.rejected(err.code, err.http_status)
     headers = {}
     if isinstance(err, (RateLimitedError, OverloadedError)):
         headers["Retry-After"] = str(max(1, int(round(err.retry_after))))

@@ -9,8 +9,8 @@ from ray.serve.exceptions import RayServeException
 from deployments.api import Service
 from deployments.orchestrator import GraphHandles
 from deployments.progress import BusClient, JobEventHub
+from deployments.replica import replica_settings
 from deployments.socketio_server import create_realtime_app, socket_capacity
-from deployments.workers import _settings
 from detectors.logs import get_logger
 
 log = get_logger("ingress")
@@ -21,9 +21,9 @@ log = get_logger("ingress")
 class Ingress:
     """Validates, authenticates, assigns job ids, runs analyses through the graph, reports progress."""
 
-    def __init__(self, fetcher, frames, audio, temporal, image_model, audio_model, aggregator, bus=None) -> None:
-        self.settings = _settings()
-        self.handles = GraphHandles(fetcher, frames, audio, temporal, image_model, audio_model, aggregator)
+    def __init__(self, analysis, image_model, audio_model, bus=None) -> None:
+        self.settings = replica_settings(uses_torch=False)
+        self.handles = GraphHandles(analysis, image_model, audio_model)
         # With a bus, every ingress replica hears every job's events (a REST job on one replica
         # streams to a socket on another); without one, events stay on this replica.
         self.hub = JobEventHub(BusClient(bus) if bus is not None else None)

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from deployments import metrics
 from deployments.errors import error_payload
 from detectors.errors import OverloadedError, RateLimitedError
 
@@ -150,10 +151,12 @@ class AdmissionGate:
             if self.inflight < self.max_inflight and self.waiting == 0:
                 self.inflight += 1
                 self.admitted += 1
+                metrics.admission(self.inflight, self.waiting)
                 return
             if self.waiting >= self.max_waiting or self.max_wait_s == 0:
                 raise self._overloaded(f"{self.inflight} analyses running, {self.waiting} waiting")
             self.waiting += 1
+            metrics.admission(self.inflight, self.waiting)
             try:
                 await asyncio.wait_for(self._cond.wait_for(lambda: self.inflight < self.max_inflight),
                                        self.max_wait_s)
@@ -168,6 +171,7 @@ class AdmissionGate:
         assert self._cond is not None
         async with self._cond:
             self.inflight -= 1
+            metrics.admission(self.inflight, self.waiting)
             self._avg_s = 0.9 * self._avg_s + 0.1 * max(0.0, elapsed_s)
             self._cond.notify_all()  # waiters re-check; a cancelled waiter cannot swallow the wake-up
 

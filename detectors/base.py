@@ -11,13 +11,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from detectors.media import MediaRef
+from detectors.media import AudioClip, MediaRef
 from detectors.schema import AnalysisResult, MediaType
 from detectors.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from detectors.recipes.models import ModelClient
 
 # progress(stage, fraction 0..1 within the stage, extra payload such as partial scores)
 ProgressFn = Callable[[str, float, dict], None]
@@ -27,15 +30,29 @@ def no_progress(stage: str, fraction: float, extra: dict) -> None:
     """The default progress sink: ignore."""
 
 
+P = TypeVar("P")
+# Where a detector is loaded: "host" runs prepare and fuse (its model calls go to a ModelClient),
+# "model" runs infer, "all" both (in-process use).
+Part = Literal["host", "model", "all"]
+
+
+def _no_payload() -> Any:
+    """An empty payload (a detector that has nothing beyond its model inputs)."""
+    return {}
+
+
 @dataclass
-class Prepared:
+class Prepared(Generic[P]):
     """What ``preprocess`` hands on: model inputs to score in batches, plus everything else the
-    detector needs to finish the verdict in ``postprocess`` (features, faces, timings ...)."""
+    detector needs to finish the verdict in ``postprocess`` (features, faces, timings ...).
+
+    ``payload`` is typed per detector (``Prepared[ImagePayload]``, ``Prepared[VideoPayload]`` ...:
+    see ``detectors.recipes.payloads``)."""
 
     ref: MediaRef | None
     model_inputs: list[np.ndarray] = field(default_factory=list)
-    payload: dict[str, Any] = field(default_factory=dict)
-    audio: Any = None  # an AudioClip for media that carry sound the audio detector should hear
+    payload: P = field(default_factory=lambda: _no_payload())
+    audio: AudioClip | None = None  # the sound track of a medium the audio detector should hear
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -67,18 +84,45 @@ class Detector(ABC):
         """Score a batch of model inputs; one raw score per input."""
 
     @abstractmethod
-    def postprocess(self, prepared: Prepared, scores: list[float], **extra: Any) -> AnalysisResult:
+    def postprocess(self, prepared: Prepared, scores: list[float]) -> AnalysisResult:
         """Fuse scores and features into the calibrated result."""
+
+    def load_part(self, part: Part, models: ModelClient | None = None) -> None:
+        """Load what one place of the graph uses (see ``Part``): a host needs no inference weights
+        when its model calls go elsewhere. Default: everything (``load``)."""
+        self.load()
 
     def info(self) -> dict:
         """Name, modality, load state and the weights' version for ``/api/status``."""
         return {"name": self.name, "modality": self.modality, "loaded": self.loaded}
 
     def analyze(self, ref: MediaRef, progress: ProgressFn = no_progress) -> AnalysisResult:
-        """preprocess → infer → postprocess in one process (CLI, evaluation, notebooks)."""
-        prepared = self.preprocess(ref, progress)
-        scores = self.infer(prepared.model_inputs) if prepared.model_inputs else []
-        return self.postprocess(prepared, scores)
+        """This modality's recipe in one process (CLI, evaluation, notebooks): ``pipeline.Analyzer``
+        with this detector (the other modalities' detectors a recipe needs come from the settings)."""
+        from detectors.pipeline import Analyzer
+
+        return Analyzer(self.settings, detectors={self.modality: self}).analyze_ref(ref, progress)
+
+
+@runtime_checkable
+class ClipPreparer(Protocol):
+    """An audio detector that can prepare an already decoded clip (a video's sound track)."""
+
+    def preprocess_clip(self, clip: AudioClip, ref: MediaRef | None, progress: ProgressFn = no_progress) -> Prepared:
+        ...
+
+
+@runtime_checkable
+class VideoFusion(Protocol):
+    """What the video recipe needs of a video detector beyond the contract: temporal cues from the
+    prepared payload, and a fusion that takes the sound track's verdict."""
+
+    def temporal(self, prepared: Prepared) -> dict:
+        ...
+
+    def postprocess(self, prepared: Prepared, scores: list[float], audio_result: AnalysisResult | None = None
+                    ) -> AnalysisResult:
+        ...
 
 
 _REGISTRY: dict[str, type[Detector]] = {}

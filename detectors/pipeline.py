@@ -1,7 +1,8 @@
-"""In-process analysis of one file: the same detectors and the same steps the Serve graph runs.
+"""In-process analysis of one file: the modality's recipe with the models in this process.
 
-The CLI, the evaluation harness and the Ray Data batch job use this; the Serve graph runs the
-very same ``preprocess`` / ``infer`` / ``postprocess`` calls, split over deployments.
+The CLI, the evaluation harness, training and the Ray Data batch job use ``Analyzer``; the Serve
+graph's ``Analysis`` deployment runs the very same recipes (``detectors.recipes``) with the model
+calls sent to the model deployments.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ import importlib
 import time
 from pathlib import Path
 
-import numpy as np
-
 from detectors import base
-from detectors.base import Detector, ProgressFn, no_progress
+from detectors.base import Detector, Part, ProgressFn, no_progress
 from detectors.media import MediaRef, make_media_ref
+from detectors.recipes.base import recipe_for
+from detectors.recipes.models import INFER_CHUNK, LocalModels, ModelClient, infer_in_chunks
 from detectors.schema import AnalysisResult, MediaType, operating_points_info
 from detectors.settings import Settings, get_settings
 
-INFER_CHUNK = 16
+__all__ = ["INFER_CHUNK", "Analyzer", "detector_name", "detector_status", "infer_in_chunks", "operating_points_of"]
 
 
 def detector_name(settings: Settings, modality: MediaType) -> str:
@@ -61,33 +62,43 @@ def detector_status(detector: Detector) -> dict:
     return out
 
 
-def infer_in_chunks(detector: Detector, inputs: list[np.ndarray], chunk: int = INFER_CHUNK) -> list[float]:
-    """Score many inputs in bounded batches (bounded memory for long videos)."""
-    scores: list[float] = []
-    for i in range(0, len(inputs), chunk):
-        scores.extend(detector.infer(inputs[i : i + chunk]))
-    return scores
-
-
 class Analyzer:
-    """Holds one loaded detector per modality and analyses files end to end."""
+    """Holds one loaded detector per modality and analyses files end to end with their recipes.
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    ``part``: what of each detector to load here ("all" in one process; the graph's ``Analysis``
+    deployment loads "host" and passes remote ``models``). ``detectors``: ready detectors to use
+    instead of creating them from the settings (``Detector.analyze`` passes itself).
+    """
+
+    def __init__(self, settings: Settings | None = None, part: Part = "all", models: ModelClient | None = None,
+                 detectors: dict[MediaType, Detector] | None = None) -> None:
         self.settings = settings or get_settings()
+        self.part = part
         self._detectors: dict[MediaType, Detector] = {}
         for module in self.settings.detector_plugins:
             importlib.import_module(module)
+        self.local_models = LocalModels(self.detector)
+        self.models: ModelClient = models or self.local_models
+        for modality, det in (detectors or {}).items():
+            if not det.loaded:
+                det.load_part(self.part, self.models)
+            self._detectors[modality] = det
 
     def detector(self, modality: MediaType) -> Detector:
         if modality not in self._detectors:
             det = base.create(detector_name(self.settings, modality), settings=self.settings)
-            det.load()
+            det.load_part(self.part, self.models)
             self._detectors[modality] = det
         return self._detectors[modality]
 
+    def loaded(self) -> dict[MediaType, Detector]:
+        """The detectors loaded so far, by modality."""
+        return dict(self._detectors)
+
     def load_all(self) -> None:
-        for modality in ("image", "audio", "video"):
-            self.detector(modality)  # type: ignore[arg-type]
+        modalities: tuple[MediaType, ...] = ("image", "audio", "video")
+        for modality in modalities:
+            self.detector(modality)
 
     def analyze_file(
         self,
@@ -102,25 +113,7 @@ class Analyzer:
 
     def analyze_ref(self, ref: MediaRef, progress: ProgressFn = no_progress) -> AnalysisResult:
         start = time.perf_counter()
-        if ref.media_type == "video":
-            result = self._analyze_video(ref, progress)
-        else:
-            result = self.detector(ref.media_type).analyze(ref, progress)
+        result = recipe_for(ref.media_type, self.detector).run(ref, self.models, progress)
         result.processing_time = round(time.perf_counter() - start, 3)
         result.source = ref.source
         return result
-
-    def _analyze_video(self, ref: MediaRef, progress: ProgressFn) -> AnalysisResult:
-        video = self.detector("video")
-        prepared = video.preprocess(ref, progress)
-        prepared.payload["temporal"] = video.temporal(prepared)  # type: ignore[attr-defined]
-        scores = infer_in_chunks(self.detector("image"), prepared.model_inputs) if prepared.model_inputs else []
-        audio_result = None
-        if prepared.audio is not None:
-            audio = self.detector("audio")
-            audio_prepared = audio.preprocess_clip(prepared.audio, ref, progress)  # type: ignore[attr-defined]
-            audio_scores = (
-                infer_in_chunks(audio, audio_prepared.model_inputs) if audio_prepared.model_inputs else []
-            )
-            audio_result = audio.postprocess(audio_prepared, audio_scores)
-        return video.postprocess(prepared, scores, audio_result=audio_result)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 from detectors.calibration import OperatingPoints
@@ -123,6 +123,16 @@ class AnalysisResult(_Model):
     inconsistency_count: int | None = None
     artifact_count: int | None = None
     segments: list[SegmentResult] | None = None
+    # not serialised: serialised bytes the analysis moved between processes, per hop (the graph sets it)
+    _transfer: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    def set_transfer(self, hops: Mapping[str, int]) -> None:
+        self._transfer = dict(hops)
+
+    @property
+    def transfer(self) -> dict[str, int]:
+        """Bytes per hop ("ingress>analysis", "analysis>image_model" ...); empty in one process."""
+        return dict(self._transfer)
 
 
 ThresholdLike = float | OperatingPoints | Mapping[str, Any]

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     image_model: str | None = Field(default=None, description="AutoModelForImageClassification dir or id.")
     audio_model: str | None = Field(default=None, description="AutoModelForAudioClassification dir or id.")
     torch_threads: int = Field(default=1, ge=1, le=64)
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Model replicas: CUDA when a GPU is visible (auto), or force cpu / cuda.")
 
     # Limits.
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)

@@ -1,6 +1,6 @@
 """The graph's deployment classes run in this process behind handle-like objects (no Ray).
 
-Lets API and orchestration tests use the real worker code and real HTTP in seconds; the
+Lets API and orchestration tests use the real deployment code and real HTTP in seconds; the
 integration tests in ``test_serve_graph.py`` run the same through a real ``serve.run``.
 """
 
@@ -8,10 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Callable
 from typing import Any
 
-from deployments import workers
+from deployments.analysis import Analysis
+from deployments.models import AudioModel, ImageModel
 from deployments.orchestrator import GraphHandles
+
+
+class LocalResponse:
+    """What ``handle.method.remote(...)`` gives: awaitable (from the event loop) or ``.result()``
+    (from a worker thread, as the Analysis deployment calls the model deployments)."""
+
+    def __init__(self, fn: Any, args: tuple, kwargs: dict) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+
+    def __await__(self):
+        if inspect.iscoroutinefunction(self.fn):
+            return self.fn(*self.args, **self.kwargs).__await__()
+        return asyncio.to_thread(self.fn, *self.args, **self.kwargs).__await__()
+
+    def result(self, timeout_s: float | None = None) -> Any:
+        if inspect.iscoroutinefunction(self.fn):
+            return asyncio.run(self.fn(*self.args, **self.kwargs))
+        return self.fn(*self.args, **self.kwargs)
 
 
 class _Method:
@@ -22,9 +42,7 @@ class _Method:
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         if self.stream:
             return self.fn(*args, **kwargs)  # an async generator, as a streaming handle gives
-        if inspect.iscoroutinefunction(self.fn):
-            return self.fn(*args, **kwargs)
-        return asyncio.to_thread(self.fn, *args, **kwargs)
+        return LocalResponse(self.fn, args, kwargs)
 
 
 class LocalHandle:
@@ -41,18 +59,12 @@ class LocalHandle:
         return _Method(self._obj, name, self._stream)
 
 
-def local_handles() -> GraphHandles:
-    """One instance of each worker deployment class, loaded with the current settings."""
-
-    def make(dep: Any) -> LocalHandle:
-        return LocalHandle(dep.func_or_class())
-
-    return GraphHandles(
-        fetcher=make(workers.MediaFetcher),
-        frames=make(workers.FrameExtractor),
-        audio=make(workers.AudioExtractor),
-        temporal=make(workers.VideoTemporal),
-        image_model=make(workers.ImageModel),
-        audio_model=make(workers.AudioModel),
-        aggregator=make(workers.Aggregator),
-    )
+def local_handles(wrap_models: Callable[[Any], Any] | None = None) -> GraphHandles:
+    """One instance of each deployment class, loaded with the current settings; Analysis calls the
+    model instances through local handles, as it calls the model deployments in the graph
+    (``wrap_models`` wraps those two handles, e.g. to slow the model stage down)."""
+    image_model = LocalHandle(ImageModel.func_or_class())
+    audio_model = LocalHandle(AudioModel.func_or_class())
+    wrap = wrap_models or (lambda h: h)
+    analysis = LocalHandle(Analysis.func_or_class(wrap(image_model), wrap(audio_model)))
+    return GraphHandles(analysis=analysis, image_model=image_model, audio_model=audio_model)

@@ -123,35 +123,42 @@ def test_batch_needs_the_api_key(make_client, media):
         assert r.status_code == 200 and r.json()["succeeded"] == 1
 
 
-class _SlowAggregator:
-    """Wraps the aggregator handle: each call takes 0.3 s and the peak of calls in flight is kept."""
+class _SlowAnalysis:
+    """Wraps the Analysis handle: each analysis waits 0.3 s first and the peak in flight is kept."""
 
     def __init__(self, inner) -> None:
         self.inner, self.now, self.peak = inner, 0, 0
 
-    def __getattr__(self, name):
-        inner_method = getattr(self.inner, name)
-        outer = self
+    def options(self, **kw):
+        outer, inner = self, self.inner.options(**kw)
 
-        class _M:
-            async def remote(self, *a, **k):
+        class _Analyze:
+            @staticmethod
+            async def remote(*a, **k):
                 outer.now += 1
                 outer.peak = max(outer.peak, outer.now)
                 try:
                     await asyncio.sleep(0.3)
-                    return await inner_method.remote(*a, **k)
+                    async for item in inner.analyze.remote(*a, **k):
+                        yield item
                 finally:
                     outer.now -= 1
 
-        return _M()
+        class _Opts:
+            analyze = _Analyze()
+
+        return _Opts()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 def test_items_fan_out_concurrently(make_client, media):
-    slow: list[_SlowAggregator] = []
+    slow: list[_SlowAnalysis] = []
 
     def wrap(handles):
-        slow.append(_SlowAggregator(handles.aggregator))
-        handles.aggregator = slow[0]
+        slow.append(_SlowAnalysis(handles.analysis))
+        handles.analysis = slow[0]
         return handles
 
     with make_client(wrap=wrap) as client:
@@ -159,5 +166,5 @@ def test_items_fan_out_concurrently(make_client, media):
         r = client.post("/api/batch-analyze", json={"media_list": [{"media_url": str(media["image"])}] * 4})
         elapsed = time.perf_counter() - t0
     assert r.json()["succeeded"] == 4
-    assert slow[0].peak == 4  # all four were at the model stage together, not one after another
+    assert slow[0].peak == 4  # all four were in analysis together, not one after another
     assert elapsed < 4 * 0.3

@@ -339,7 +339,7 @@ def test_serve_config_v2_is_serve_config_yaml() -> None:
     )
     app = in_k8s["applications"][0]
     assert app["import_path"] == "deployments.app:build_app"
-    assert {d["name"] for d in app["deployments"]} >= {"Ingress", "ImageModel", "AudioModel", "Aggregator"}
+    assert {d["name"] for d in app["deployments"]} >= {"Ingress", "ImageModel", "AudioModel", "Analysis"}
 
 
 def test_sync_script_copies_a_changed_serve_config() -> None:

@@ -173,7 +173,7 @@ def test_saturated_service_sheds_with_503_and_never_hangs(tmp_path, monkeypatch)
     get 503 + Retry-After at once; nothing else, nothing hangs, health answers throughout."""
     png = image_bytes("png", (64, 64))
     with standin_api(tmp_path) as api:
-        det = api.service.handles.frames._obj.det("image")
+        det = api.service.handles.analysis._obj.det("image")
         real = det.preprocess
 
         def slow(ref, progress=None):

@@ -94,7 +94,7 @@ def test_error_bodies_never_repeat_the_key(env, media_url):
 def test_internal_errors_hide_the_key_in_the_body_and_in_every_log(env, monkeypatch):
     """A bug whose exception message carries the key (the worst case): a generic 500 body, and the
     traceback in the service log and the server's own log is redacted."""
-    det = env.service.handles.frames._obj.det("image")
+    det = env.service.handles.analysis._obj.det("image")
 
     def broken(ref, progress=None):
         raise RuntimeError(f"bug while holding X-API-Key={KEY} and secret {SECRET_KEY}")

@@ -190,7 +190,7 @@ class ErrorLog(logging.Handler):
 
 
 class _Delayed:
-    """A stand-in handle whose ``score`` waits first: keeps jobs running long enough to disconnect."""
+    """A stand-in model handle whose ``scores`` waits first: keeps jobs running long enough to disconnect."""
 
     def __init__(self, inner: Any, delay: float) -> None:
         self.inner, self.delay = inner, delay
@@ -200,18 +200,22 @@ class _Delayed:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.inner, name)
-        if name != "score":
+        if name != "scores":
             return method
         delay = self.delay
+
+        class _Response:
+            def __init__(self, args: tuple, kwargs: dict) -> None:
+                self.args, self.kwargs = args, kwargs
+
+            def result(self, timeout_s: float | None = None) -> Any:  # the Analysis deployment's sync call
+                time.sleep(delay)
+                return method.remote(*self.args, **self.kwargs).result()
 
         class _M:
             @staticmethod
             def remote(*args: Any, **kwargs: Any) -> Any:
-                async def call() -> Any:
-                    await asyncio.sleep(delay)
-                    return await method.remote(*args, **kwargs)
-
-                return call()
+                return _Response(args, kwargs)
 
         return _M()
 
@@ -313,10 +317,7 @@ def ingress_server(delay: float = 0.0, bus: Any = None, **options: Any) -> Itera
     from detectors.settings import get_settings
     from tests.local_graph import local_handles
 
-    handles = local_handles()
-    if delay:
-        handles.image_model = _Delayed(handles.image_model, delay)
-        handles.audio_model = _Delayed(handles.audio_model, delay)
+    handles = local_handles(wrap_models=(lambda h: _Delayed(h, delay)) if delay else None)
     hub = JobEventHub(BusClient(bus, poll_timeout_s=2.0) if bus is not None else None)
     app, realtime = create_realtime_app(Service(get_settings(), handles, hub), hub, **options)
     with running(app) as base:

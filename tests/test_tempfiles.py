@@ -48,7 +48,7 @@ def api(tmp_path_factory):
 @pytest.fixture()
 def slow_image_model(api, monkeypatch):
     """The image stand-in's preprocess takes SLOW_S seconds (a busy or slow replica)."""
-    det = api.service.handles.frames._obj.det("image")
+    det = api.service.handles.analysis._obj.det("image")
     real = det.preprocess
 
     def slow(ref, progress=None):

@@ -27,23 +27,22 @@ CHILD = r"""
 import json, resource, sys, time
 import tests.standin_detectors  # registers image-standin / audio-standin
 from detectors.media import make_media_ref
-from detectors.pipeline import Analyzer, infer_in_chunks
+from detectors.pipeline import Analyzer
+from detectors.recipes.base import VideoRecipe
 from detectors.settings import Settings
 
 path, n, models = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 settings = Settings(environment="test", image_detector="image-standin", audio_detector="audio-standin",
                     video_detector="video-default", max_video_frames=n, model_path=models)
 an = Analyzer(settings)
-video, image, audio = an.detector("video"), an.detector("image"), an.detector("audio")
+an.load_all()
+recipe = VideoRecipe(an.detector)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 ref = make_media_ref(path, "video")
-prepared = video.preprocess(ref)
-prepared.payload["temporal"] = video.temporal(prepared)
-scores = infer_in_chunks(image, prepared.model_inputs)
-ap = audio.preprocess_clip(prepared.audio, ref)
-audio_result = audio.postprocess(ap, infer_in_chunks(audio, ap.model_inputs))
-result = video.postprocess(prepared, scores, audio_result=audio_result)
+prepared, scores = recipe.faces(ref, an.models)  # the video recipe's steps, one by one
+audio_result = recipe.sound_track(prepared, ref, an.models)
+result = recipe.video().postprocess(prepared, scores, audio_result=audio_result)
 seconds = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({

@@ -22,6 +22,7 @@ from detectors.audio.segmentation import Window, speech_windows
 from detectors.base import Detector, Prepared, ProgressFn, no_progress, register
 from detectors.errors import CorruptMediaError, ModelNotReadyError
 from detectors.media import AudioClip, MediaRef, load_audio
+from detectors.recipes.payloads import AudioPayload
 from detectors.schema import (
     AnalysisResult,
     Anomaly,
@@ -192,7 +193,7 @@ class AudioDetector(Detector):
             "inconsistency": float(analysis.consistency.count if analysis.consistency else 0),
         }
 
-    def postprocess(self, prepared: Prepared, scores: list[float], **extra: Any) -> AnalysisResult:
+    def postprocess(self, prepared: Prepared[AudioPayload], scores: list[float]) -> AnalysisResult:
         analysis: ClipAnalysis = prepared.payload["analysis"]
         windows: list[Window] = prepared.payload["windows"]
         sr = prepared.payload["sample_rate"]

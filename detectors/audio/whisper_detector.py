@@ -20,9 +20,10 @@ import numpy as np
 from detectors.audio.segmentation import VoiceActivity, Window, speech_mask, speech_windows
 from detectors.audio.v2_model import MODEL_FILE, AudioV2Model
 from detectors.audio.v2_streams import SAMPLE_RATE, WhisperLayers
-from detectors.base import Detector, Prepared, ProgressFn, no_progress, register
+from detectors.base import Detector, Part, Prepared, ProgressFn, no_progress, register
 from detectors.errors import CorruptMediaError, ModelNotReadyError
 from detectors.media import AudioClip, MediaRef, load_audio
+from detectors.recipes.payloads import WhisperAudioPayload
 from detectors.schema import (
     AnalysisResult,
     Anomaly,
@@ -56,6 +57,10 @@ class WhisperAudioDetector(Detector):
         self.missing: str | None = None
 
     def load(self) -> None:
+        self.load_part("all")
+
+    def load_part(self, part: Part, models: object = None) -> None:
+        """A "host" (VAD, windows, fusion) loads the heads but not the Whisper encoder."""
         import torch
 
         torch.set_num_threads(self.settings.torch_threads)
@@ -64,8 +69,9 @@ class WhisperAudioDetector(Detector):
             self.missing = f"no trained audio-whisper model in {self.model_dir}; run `deepfake-train audio`"
         else:
             self.model = AudioV2Model.load(self.model_dir)
-            self.stream = WhisperLayers(self.encoder_dir, threads=self.settings.torch_threads)
-            self.stream.load()
+            if part != "host":
+                self.stream = WhisperLayers(self.encoder_dir, threads=self.settings.torch_threads)
+                self.stream.load()
         self._loaded = True
 
     def info(self) -> dict:
@@ -78,7 +84,7 @@ class WhisperAudioDetector(Detector):
         return out
 
     # -- preprocess ------------------------------------------------------------------------
-    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared:
+    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared[WhisperAudioPayload]:
         t = time.perf_counter()
         clip = load_audio(ref.path, self.settings.max_audio_seconds)
         if clip is None:
@@ -89,7 +95,8 @@ class WhisperAudioDetector(Detector):
         prepared.timings["decode"] = decode_s
         return prepared
 
-    def preprocess_clip(self, clip: AudioClip, ref: MediaRef | None, progress: ProgressFn = no_progress) -> Prepared:
+    def preprocess_clip(self, clip: AudioClip, ref: MediaRef | None,
+                        progress: ProgressFn = no_progress) -> Prepared[WhisperAudioPayload]:
         """VAD and windows of an already decoded clip (also a video's sound track)."""
         if not self._loaded:
             raise ModelNotReadyError("audio detector used before load()")
@@ -102,7 +109,7 @@ class WhisperAudioDetector(Detector):
             windows = speech_windows(mask, clip.sample_rate, WINDOW_S, max_windows=MAX_WINDOWS)
         progress("audio_features", 1.0, {"speechSeconds": round(speech_s, 2), "windows": len(windows)})
         inputs = [np.ascontiguousarray(clip.samples[w.start_sample : w.end_sample]) for w in windows]
-        payload = {"duration": clip.duration, "sample_rate": clip.sample_rate,
+        payload: WhisperAudioPayload = {"duration": clip.duration, "sample_rate": clip.sample_rate,
                    "source_sample_rate": clip.source_sample_rate, "speech_seconds": speech_s, "windows": windows}
         return Prepared(ref=ref, model_inputs=inputs if self.model is not None else [], payload=payload,
                         timings={"vad": time.perf_counter() - t})
@@ -136,7 +143,7 @@ class WhisperAudioDetector(Detector):
         return [self.window_scores(x)["fused"] for x in inputs]
 
     # -- postprocess -----------------------------------------------------------------------
-    def postprocess(self, prepared: Prepared, scores: list[float], **extra: Any) -> AnalysisResult:
+    def postprocess(self, prepared: Prepared[WhisperAudioPayload], scores: list[float]) -> AnalysisResult:
         windows: list[Window] = prepared.payload["windows"]
         sr = prepared.payload["sample_rate"]
         common = {

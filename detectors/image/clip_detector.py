@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import numpy as np
 
-from detectors.base import Prepared, ProgressFn, no_progress, register
+from detectors.base import Part, Prepared, ProgressFn, no_progress, register
 from detectors.calibration import Calibration
 from detectors.image import forensics
 from detectors.image.detector import ImageDetectorBase, severity_of
@@ -27,6 +26,7 @@ from detectors.image.streams import FACE_KEYS, FORENSIC_KEYS, FaceCache, ImageSt
 from detectors.image.v2_model import MODEL_FILE, V2Model
 from detectors.image.views import MAX_FACES, native_crop, pool
 from detectors.media import MediaRef, load_image
+from detectors.recipes.payloads import ImagePayload
 from detectors.schema import AnalysisResult, Anomaly, ComponentScore, FaceResult, verdict_fields
 
 MODEL_SUBDIR = "v2"
@@ -37,6 +37,10 @@ class ClipImageDetector(ImageDetectorBase):
     """Image detector v2 (see the module docstring); weights in ``MODEL_PATH/image/v2``."""
 
     def load(self) -> None:
+        self.load_part("all")
+
+    def load_part(self, part: Part, models: object = None) -> None:
+        """A "host" (prepare and fuse) loads heads, faces and forensic ranges, not the backbones."""
         if self._loaded:
             return
         self._load_common(self.model_dir)  # faces + v1 forensic ranges (for readable anomalies)
@@ -62,7 +66,8 @@ class ClipImageDetector(ImageDetectorBase):
         self.face_heads = [h for h in active if heads[h]["stream"] != "forensic" and self.model.spec(h).face]
         self.forensic_heads = [h for h in heads if heads[h]["stream"] == "forensic"]
         for short in {heads[h]["stream"] for h in self.image_heads + self.face_heads}:
-            self.streams[short].load()
+            if part != "host":
+                self.streams[short].load()
         self.crops = tuple(next((c["crops"] for s, c in self.model.streams.items() if s != "forensic"), ()))
         self._loaded = True
 
@@ -90,7 +95,7 @@ class ClipImageDetector(ImageDetectorBase):
         return out
 
     # ---------------------------------------------------------------- preprocess
-    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared:
+    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared[ImagePayload]:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         rgb = load_image(ref.path, self.settings.max_image_pixels)
@@ -160,7 +165,7 @@ class ClipImageDetector(ImageDetectorBase):
         return sum(self.model.fusion_weights.get(h, 0.0) * s for h, s in scores.items()), scores
 
     # --------------------------------------------------------------- postprocess
-    def postprocess(self, prepared: Prepared, scores: list[float], **extra: Any) -> AnalysisResult:
+    def postprocess(self, prepared: Prepared[ImagePayload], scores: list[float]) -> AnalysisResult:
         ev: ImageEvidence = prepared.payload["evidence"]
         if ev.inconclusive:
             return self._inconclusive(ev, ev.inconclusive, self.model_used)

@@ -14,13 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import Detector, Prepared, ProgressFn, no_progress, register
+from detectors.base import Detector, Part, Prepared, ProgressFn, no_progress, register
+from detectors.errors import ModelNotReadyError
 from detectors.faces import FaceDetector
 from detectors.image.anomalies import RANGES_FILE, FeatureRanges
 from detectors.image.fusion import FUSION_FILE, Fusion
-from detectors.image.model import ImageModel
+from detectors.image.model import HEAD_FILE, ImageModel, LinearHead
 from detectors.image.prepare import ImageEvidence, prepare_ref
 from detectors.media import MediaRef
+from detectors.recipes.payloads import ImagePayload
 from detectors.schema import (
     AnalysisResult,
     Anomaly,
@@ -53,7 +55,7 @@ class ImageDetectorBase(Detector):
         path = (ranges_dir or self.model_dir) / RANGES_FILE
         self.ranges = FeatureRanges.load(path) if path.exists() else None
 
-    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared:
+    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared[ImagePayload]:
         return prepare_ref(ref, self.settings.max_image_pixels, self.faces, progress)
 
     def forensic_anomalies(self, ev: ImageEvidence) -> tuple[list[Anomaly], float, list[float]]:
@@ -84,6 +86,10 @@ class DefaultImageDetector(ImageDetectorBase):
     """Trained MobileNetV2 head + forensic features, fused and calibrated on validation sources."""
 
     def load(self) -> None:
+        self.load_part("all")
+
+    def load_part(self, part: Part, models: object = None) -> None:
+        """A "host" (prepare and fuse) reads the head's facts but loads no MobileNetV2."""
         if self._loaded:
             return
         self._load_common(None)
@@ -93,12 +99,17 @@ class DefaultImageDetector(ImageDetectorBase):
         if not fusion_path.exists():
             raise FileNotFoundError(f"no {FUSION_FILE} in {self.model_dir}; train with `deepfake-train image`")
         self.fusion = Fusion.load(fusion_path)
-        self.model = ImageModel.load(self.model_dir, threads=self.settings.torch_threads)
+        self.model: ImageModel | None = None
+        if part == "host":
+            self.head: LinearHead | None = LinearHead.load(self.model_dir / HEAD_FILE)
+        else:
+            self.model = ImageModel.load(self.model_dir, threads=self.settings.torch_threads)
+            self.head = self.model.head
         self._loaded = True
 
     @property
     def model_used(self) -> str:
-        head = self.model.head.meta if self.loaded and self.model.head else {}
+        head = self.head.meta if self.loaded and self.head else {}
         return (
             f"image-default {head.get('version', '')}: MobileNetV2 (ImageNet, frozen) + linear head, "
             "forensic features, calibrated fusion"
@@ -107,15 +118,18 @@ class DefaultImageDetector(ImageDetectorBase):
     def info(self) -> dict:
         out = super().info()
         if self.loaded:
-            out.update(version=self.model.head.meta.get("version") if self.model.head else None, threshold=self.fusion.threshold)
+            out.update(version=self.head.meta.get("version") if self.head else None, threshold=self.fusion.threshold,
+                       backbone="mobilenetv2" if self.model is not None else None)
         return out
 
     def infer(self, inputs: list[np.ndarray]) -> list[float]:
         if not inputs:
             return []
+        if self.model is None:
+            raise ModelNotReadyError("image-default was loaded as a host (no MobileNetV2): its model calls go elsewhere")
         return [float(v) for v in self.model.logits(inputs)]
 
-    def postprocess(self, prepared: Prepared, scores: list[float], **extra: Any) -> AnalysisResult:
+    def postprocess(self, prepared: Prepared[ImagePayload], scores: list[float]) -> AnalysisResult:
         ev: ImageEvidence = prepared.payload["evidence"]
         if ev.inconclusive:
             return self._inconclusive(ev, ev.inconclusive, self.model_used)

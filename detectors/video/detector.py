@@ -1,14 +1,15 @@
 """``video-default``: sampled snippets over the whole clip, face tracks scored by the image model,
 temporal and lip-sync cues, the sound track's verdict, and a calibrated fusion of all of them.
 
-preprocess  (FrameExtractor): index the clip, sample up to ``settings.max_video_frames`` snippets
-            (spread in time + scene cuts), detect faces, aligned crops for the image model, small
-            context crops and landmarks for the temporal step, a lip window, the sound track.
-temporal    (VideoTemporal):  flow, differencing, landmark jitter, boundary flicker, lip sync,
-            from ``prepared.payload`` only.
-infer       never called by the pipeline (the image model scores the crops); standalone use
-            delegates to the configured image detector.
-postprocess (Aggregator):     fusion -> verdict, per-frame and per-track results, anomalies.
+The steps run in the video recipe (``detectors.recipes.base.VideoRecipe``), in one process or in
+the Serve graph's ``Analysis`` deployment alike:
+
+preprocess  index the clip, sample up to ``settings.max_video_frames`` snippets (spread in time +
+            scene cuts), detect faces, aligned crops for the 'image' model, small context crops and
+            landmarks for the temporal step, a lip window, the sound track.
+temporal    flow, differencing, landmark jitter, boundary flicker, lip sync, from the payload only.
+infer       none: a video detector has no model of its own (the recipe sends the crops to 'image').
+postprocess fusion -> verdict, per-frame and per-track results, anomalies.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from detectors.base import Detector, Prepared, ProgressFn, create, no_progress, register
+from detectors.base import Detector, Prepared, ProgressFn, no_progress, register
 from detectors.errors import CorruptMediaError
 from detectors.faces import IMAGE_INPUT_SIZE, FaceDetector, align_crop
-from detectors.media import MediaRef, load_audio
+from detectors.media import AudioClip, MediaRef, load_audio
+from detectors.recipes.payloads import VideoPayload
 from detectors.schema import (
     AnalysisResult,
     Anomaly,
@@ -88,8 +90,6 @@ class VideoDetector(Detector):
         super().__init__(*args, **kwargs)
         self.faces = FaceDetector(max_side=DETECT_MAX_SIDE)
         self.fusion: FusionModel | None = None
-        self._image: Detector | None = None
-        self._audio: Detector | None = None
 
     # ------------------------------------------------------------------ load
     def load(self) -> None:
@@ -118,7 +118,7 @@ class VideoDetector(Detector):
         return out
 
     # ------------------------------------------------------------ preprocess
-    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared:
+    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared[VideoPayload]:
         """Sample snippets over the whole clip, find faces, build crops and temporal inputs."""
         if not self.faces.loaded:
             self.faces.load()
@@ -130,7 +130,8 @@ class VideoDetector(Detector):
         timings["probe"] = round(time.perf_counter() - t0, 4)
         progress("video_frames", 0.0, {"planned": len(samples), "totalFrames": index.total_frames,
                                        "duration": round(index.duration, 3), "sceneCuts": len(index.scene_cuts)})
-        audio, audio_note = None, None
+        audio: AudioClip | None = None
+        audio_note: str | None = None
         if index.has_audio:
             t = time.perf_counter()
             try:
@@ -168,7 +169,7 @@ class VideoDetector(Detector):
             decode = {"seeks": reader.stats.seeks, "decodedFrames": reader.stats.decoded_frames,
                       "reopened": reader.stats.reopened}
         timings["preprocess"] = round(time.perf_counter() - t0, 4)
-        payload = {
+        payload: VideoPayload = {
             "video": index.summary(),
             "samples": records,
             "tracks": [
@@ -252,49 +253,22 @@ class VideoDetector(Detector):
         }
 
     # -------------------------------------------------------------- temporal
-    def temporal(self, prepared: Prepared) -> dict:
-        """Temporal and lip-sync features from the payload alone (runs on its own deployment)."""
+    def temporal(self, prepared: Prepared[VideoPayload]) -> dict:
+        """Temporal and lip-sync features from the payload alone (the recipe's temporal step)."""
         t = time.perf_counter()
         out = temporal_analysis(prepared.payload)
         out["seconds"] = round(time.perf_counter() - t, 4)
         return out
 
     # ----------------------------------------------------------------- infer
-    def _image_detector(self) -> Detector:
-        if self._image is None:
-            from detectors.pipeline import detector_name
-
-            det = create(detector_name(self.settings, "image"), settings=self.settings)
-            det.load()
-            self._image = det
-        return self._image
-
     def infer(self, inputs: list[np.ndarray]) -> list[float]:
-        """Raw image-model scores of face crops (standalone use; the pipeline calls the image model)."""
-        if not inputs:
-            return []
-        return self._image_detector().infer(inputs)
-
-    def analyze(self, ref: MediaRef, progress: ProgressFn = no_progress) -> AnalysisResult:
-        """The pipeline's video steps in one process: preprocess, temporal, image model, audio, fusion."""
-        from detectors.pipeline import detector_name, infer_in_chunks
-
-        prepared = self.preprocess(ref, progress)
-        prepared.payload["temporal"] = self.temporal(prepared)
-        scores = infer_in_chunks(self._image_detector(), prepared.model_inputs) if prepared.model_inputs else []
-        audio_result = None
-        if prepared.audio is not None:
-            if self._audio is None:
-                self._audio = create(detector_name(self.settings, "audio"), settings=self.settings)
-                self._audio.load()
-            audio = self._audio
-            ap = audio.preprocess_clip(prepared.audio, ref, progress)  # type: ignore[attr-defined]
-            audio_scores = infer_in_chunks(audio, ap.model_inputs) if ap.model_inputs else []
-            audio_result = audio.postprocess(ap, audio_scores)
-        return self.postprocess(prepared, scores, audio_result=audio_result)
+        """None: the video recipe sends the face crops to the 'image' model (``detectors.recipes``)."""
+        raise TypeError("a video detector has no model of its own: run the video recipe "
+                        "(detectors.pipeline.Analyzer), which scores the face crops with the image model")
 
     # ----------------------------------------------------------- postprocess
-    def feature_values(self, prepared: Prepared, scores: list[float], audio_result: AnalysisResult | None) -> dict:
+    def feature_values(self, prepared: Prepared[VideoPayload], scores: list[float],
+                       audio_result: AnalysisResult | None) -> dict:
         """The fusion's inputs for one clip (None where a component has nothing to say)."""
         payload = prepared.payload
         temporal = payload.get("temporal") or {}
@@ -322,9 +296,10 @@ class VideoDetector(Detector):
                 per.setdefault(int(face["track"]), []).append(float(scores[face["crop"]]))
         return {tid: (float(np.mean(v)), len(v)) for tid, v in per.items()}
 
-    def postprocess(self, prepared: Prepared, scores: list[float], **extra: Any) -> AnalysisResult:
-        """Calibrated fusion into the video verdict, per-frame and per-track results, anomalies."""
-        audio_result: AnalysisResult | None = extra.get("audio_result")
+    def postprocess(self, prepared: Prepared[VideoPayload], scores: list[float],
+                    audio_result: AnalysisResult | None = None) -> AnalysisResult:
+        """Calibrated fusion into the video verdict, per-frame and per-track results, anomalies;
+        ``audio_result`` is the sound track's verdict (the recipe's audio sub-analysis)."""
         payload = prepared.payload
         if "temporal" not in payload or payload["temporal"] is None:
             payload["temporal"] = temporal_analysis(payload)

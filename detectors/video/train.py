@@ -45,6 +45,7 @@ from detectors.calibration import Calibration, fit_operating_points
 from detectors.evaluation import dataset
 from detectors.evaluation import split as splits
 from detectors.features.cache import FeatureCache, derived_key, file_key
+from detectors.recipes.models import LocalModels, ModelName
 from detectors.settings import PROJECT_ROOT, get_settings
 from detectors.video.fusion import FACE_FEATURES, FUSION_FILE, FusionModel, real_ranges
 from detectors.video.temporal import TEMPORAL_FEATURES
@@ -122,7 +123,7 @@ def _detector_tag(det: Any) -> str:
 
 
 class Extractor:
-    """Runs the pipeline's video steps with the current image and audio detectors, one file at a time.
+    """Runs the video recipe's steps with the current image and audio detectors, one file at a time.
 
     The face/temporal part and the sound-track part are cached separately, each keyed by the
     detector versions it depends on, so a new audio model does not re-run the video analysis.
@@ -153,17 +154,20 @@ class Extractor:
             f"{CACHE_VERSION}|{settings.max_video_frames}|{_detector_tag(self.image)}".encode()
         ).hexdigest()[:12]
         self.audio_tag = hashlib.sha1(f"{CACHE_VERSION}|{_detector_tag(self.audio)}".encode()).hexdigest()[:12]
+        self.models = _Models(self)
+
+    def _detector(self, modality: str) -> Any:
+        return {"video": self.video, "image": self.image, "audio": self.audio}[modality]
 
     def video_part(self, path: Path) -> dict:
-        """Faces, temporal features and the image model's crop scores (audio left out)."""
+        """Faces, temporal features and the image model's crop scores (audio left out): the video
+        recipe's face step, as the service runs it."""
         from detectors.media import make_media_ref
-        from detectors.pipeline import infer_in_chunks
+        from detectors.recipes.base import VideoRecipe
 
         t = time.perf_counter()
-        prepared = self.video.preprocess(make_media_ref(path, "video"))
-        prepared.payload["temporal"] = self.video.temporal(prepared)  # type: ignore[attr-defined]
-        scores = infer_in_chunks(self.image, prepared.model_inputs) if self.image and prepared.model_inputs else []
-        values = self.video.feature_values(prepared, [float(s) for s in scores], None)  # type: ignore[attr-defined]
+        prepared, scores = VideoRecipe(self._detector).faces(make_media_ref(path, "video"), self.models)
+        values = self.video.feature_values(prepared, [float(s) for s in scores], None)
         return {
             "values": {k: (None if v is None or not math.isfinite(float(v)) else float(v)) for k, v in values.items()},
             "crop_scores": [float(s) for s in scores],
@@ -172,9 +176,9 @@ class Extractor:
         }
 
     def audio_part(self, path: Path) -> dict:
-        """The sound track through the audio detector, as the pipeline runs it (None without sound)."""
+        """The sound track through the audio recipe, as the service runs it (None without sound)."""
         from detectors.media import load_audio, make_media_ref
-        from detectors.pipeline import infer_in_chunks
+        from detectors.recipes.base import AudioRecipe
 
         if self.audio is None:
             return {"audio_p": None, "audio_verdict": None}
@@ -182,9 +186,21 @@ class Extractor:
         clip = load_audio(ref.path, self.settings.max_video_seconds + 1.0)
         if clip is None:
             return {"audio_p": None, "audio_verdict": None}
-        ap = self.audio.preprocess_clip(clip, ref)  # type: ignore[attr-defined]
-        result = self.audio.postprocess(ap, infer_in_chunks(self.audio, ap.model_inputs))
+        result = AudioRecipe(self._detector).run_clip(clip, ref, self.models)
         return {"audio_p": result.fake_probability, "audio_verdict": result.verdict}
+
+
+class _Models(LocalModels):
+    """The named models with an optional image detector ('none': no face scores)."""
+
+    def __init__(self, extractor: Extractor) -> None:
+        super().__init__(extractor._detector)
+        self.extractor = extractor
+
+    def scores(self, model: ModelName, inputs: list[np.ndarray]) -> list[float]:
+        if model == "image" and self.extractor.image is None:
+            return []
+        return super().scores(model, inputs)
 
 
 def _pack(part: dict) -> dict[str, np.ndarray]:

@@ -2,11 +2,12 @@
 sound, lip-sync and robust temporal cues, fused per stream and calibrated (``v2_fusion.json``).
 
 Same contract and result fields as ``video-default`` (``frameAnalysis``, ``faceTracks``,
-``audioTrack``, timestamps), so the pipeline and the Serve graph run it unchanged:
+``audioTrack``, timestamps), so the video recipe runs it unchanged:
 
 preprocess   the whole per-clip analysis (``v2_features.ClipAnalyser``): sampling, faces, tracks,
-             CLIP embeddings, Whisper layers; no crops are handed to the image model (the
-             backbone already ran), the sound track is handed on for the audio detector's verdict.
+             CLIP embeddings and Whisper layers through the named models 'clip' and 'whisper' (in
+             the Serve graph those calls go to the model deployments: ``load_part("host", models)``);
+             no crops for the 'image' model; the sound track goes on for the audio verdict.
 temporal     the temporal features computed in preprocess.
 postprocess  fusion -> verdict; per-frame and per-track probabilities from the face stream's own
              probe and calibration; components say which streams were present.
@@ -14,12 +15,13 @@ postprocess  fusion -> verdict; per-frame and per-track probabilities from the f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from detectors.base import Prepared, ProgressFn, no_progress, register
+from detectors.base import Part, Prepared, ProgressFn, no_progress, register
 from detectors.media import MediaRef
+from detectors.recipes.payloads import VideoPayload
 from detectors.schema import (
     AnalysisResult,
     Anomaly,
@@ -35,6 +37,9 @@ from detectors.video.pooling import pool_sequence, pooled_vector, track_members
 from detectors.video.temporal import temporal_analysis
 from detectors.video.v2_features import ClipAnalyser, clip_vector
 from detectors.video.v2_fusion import FUSION_FILE, FusionV2, StreamModel
+
+if TYPE_CHECKING:
+    from detectors.recipes.models import ModelClient
 
 STREAM_NAMES = {
     "face": "face-tracks", "frame": "frames", "temporal": "temporal", "lipsync": "lip-sync", "audio": "audio-track",
@@ -55,12 +60,17 @@ class VideoV2Detector(VideoDetector):
     def load(self) -> None:
         """The fusion and, when there is one, the backbones (CLIP, Whisper, faces). Without
         ``v2_fusion.json`` nothing heavy is loaded and every verdict is inconclusive (and says why)."""
+        self.load_part("all")
+
+    def load_part(self, part: Part, models: ModelClient | None = None) -> None:
+        """With ``models``, CLIP and Whisper calls go there (another deployment, or the backbones
+        shared with the image and audio detectors) and only faces and the fusion load here."""
         if self._loaded:
             return
         path = self.model_dir / FUSION_FILE
         self.fusion_v2 = FusionV2.load(path) if path.exists() else None
         if self.fusion_v2 is not None and self.analyser is None:
-            self.analyser = ClipAnalyser(settings=self.settings, with_corners=False)
+            self.analyser = ClipAnalyser(settings=self.settings, with_corners=False, clip=models, whisper=models)
         if self.analyser is not None:
             self.analyser.load()
         else:
@@ -81,7 +91,7 @@ class VideoV2Detector(VideoDetector):
         }
         return out
 
-    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared:
+    def preprocess(self, ref: MediaRef, progress: ProgressFn = no_progress) -> Prepared[VideoPayload]:
         """The per-clip analysis; its vectors and per-crop features travel in the payload."""
         if not self._loaded:
             self.load()
@@ -89,7 +99,7 @@ class VideoV2Detector(VideoDetector):
             return super().preprocess(ref, progress)
         progress("video_frames", 0.0, {})
         a = self.analyser.analyse(ref.path)
-        payload = a.payload
+        payload: VideoPayload = a.payload  # the v1 intake's payload (ClipAnalyser runs it)
         payload["temporal"] = a.temporal
         payload["v2"] = {
             "vector": clip_vector(a),
@@ -102,11 +112,11 @@ class VideoV2Detector(VideoDetector):
         progress("video_frames", 1.0, {"analyzed": len(payload["samples"]), "total": len(payload["samples"])})
         return Prepared(ref, [], payload, audio=a.audio_clip, timings={k: round(v, 4) for k, v in a.timings.items()})
 
-    def temporal(self, prepared: Prepared) -> dict:
+    def temporal(self, prepared: Prepared[VideoPayload]) -> dict:
         return prepared.payload.get("temporal") or temporal_analysis(prepared.payload)
 
-    def postprocess(self, prepared: Prepared, scores: list[float], **extra: Any) -> AnalysisResult:
-        audio_result: AnalysisResult | None = extra.get("audio_result")
+    def postprocess(self, prepared: Prepared[VideoPayload], scores: list[float],
+                    audio_result: AnalysisResult | None = None) -> AnalysisResult:
         payload = prepared.payload
         video = payload["video"]
         records = payload["samples"]

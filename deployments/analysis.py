@@ -1,0 +1,175 @@
+"""The Analysis deployment: runs each modality's recipe (``detectors.recipes``) next to the media.
+
+Prepare, temporal / sound-track sub-analyses and fusion run here, on the file the ingress adopted;
+each named-model call goes straight to the model deployment holding it (handles bound at build
+time: Serve model composition), so frames, face crops and audio cross exactly one process
+boundary, to the model, and never pass through the ingress. This replica loads the detectors'
+"host" parts only (faces, VAD, heads, fusions), no backbone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from deployments import metrics
+from deployments.replica import replica_settings
+from deployments.transfer import HopCounter, wire_bytes
+from detectors.base import Detector
+from detectors.logs import get_logger, log_model_loaded
+from detectors.media import MediaRef
+from detectors.pipeline import Analyzer, detector_status
+from detectors.recipes.models import ModelName
+from detectors.schema import AnalysisResult, MediaType
+
+log = get_logger("deployments")
+REPLICA_DEATH = ("ActorDiedError", "RayActorError", "ActorUnavailableError", "WorkerCrashedError")
+
+
+def _replica_died(exc: BaseException) -> bool:
+    return type(exc).__name__ in REPLICA_DEATH or type(getattr(exc, "cause", None)).__name__ in REPLICA_DEATH
+
+
+class RemoteModels:
+    """``ModelClient`` over the model deployments' handles, called from the recipe's thread.
+
+    Each call's arguments and answer are counted (serialised bytes) per hop for the request running
+    in the calling thread. A call whose model replica died under it is tried once more.
+    """
+
+    def __init__(self, image_model: Any, audio_model: Any, hops: HopCounter | None = None) -> None:
+        self.handles = {"image": image_model, "audio": audio_model}
+        self.hops = hops or HopCounter()
+
+    def _call(self, deployment: ModelName, method: str, *args: Any) -> Any:
+        hop = f"analysis>{deployment}_model"
+        self.hops.add(hop, wire_bytes(*args))
+        t = time.perf_counter()
+        handle = self.handles[deployment]
+        try:
+            out = getattr(handle, method).remote(*args).result()
+        except Exception as exc:
+            if not _replica_died(exc):
+                raise
+            time.sleep(0.5)
+            out = getattr(handle, method).remote(*args).result()
+        metrics.stage(deployment, f"call_{method}", time.perf_counter() - t)
+        self.hops.add(f"{deployment}_model>analysis", wire_bytes(out))
+        return out
+
+    def scores(self, model: ModelName, inputs: list[np.ndarray]) -> list[float]:
+        return list(self._call(model, "scores", list(inputs))) if inputs else []
+
+    def embed(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        return self._call("image", "embed", list(images))
+
+    def states(self, samples: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
+        return self._call("audio", "states", samples, upto)
+
+
+async def run_with_progress(fn: Callable[[Callable[[str, float, dict], None]], Any]) -> AsyncIterator[tuple]:
+    """Run ``fn(progress)`` in a thread; yield ("progress", stage, fraction, extra) as it reports,
+    then ("done", result). Exceptions from ``fn`` propagate to the consumer."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple] = asyncio.Queue()
+    done = threading.Event()
+
+    def progress(stage: str, fraction: float, extra: dict) -> None:
+        if not done.is_set():
+            loop.call_soon_threadsafe(queue.put_nowait, ("progress", stage, float(fraction), dict(extra or {})))
+
+    def work() -> None:
+        try:
+            result = fn(progress)
+            loop.call_soon_threadsafe(queue.put_nowait, ("done", result))
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    while True:
+        item = await queue.get()
+        if item[0] == "error":
+            raise item[1]
+        yield item
+        if item[0] == "done":
+            return
+
+
+class _StageClock:
+    """Seconds spent between a recipe's progress stages, recorded as ``deepfake_stage_seconds``."""
+
+    def __init__(self, modality: MediaType) -> None:
+        self.modality = modality
+        self.stage = "prepare"
+        self.t = time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        if stage != self.stage:
+            now = time.perf_counter()
+            metrics.stage(self.modality, self.stage, now - self.t)
+            self.stage, self.t = stage, now
+
+
+@serve.deployment
+class Analysis:
+    """Every modality's recipe; model calls go to ``ImageModel`` / ``AudioModel``."""
+
+    def __init__(self, image_model: Any, audio_model: Any) -> None:
+        self.settings = replica_settings()
+        self.hops = HopCounter()
+        self.models = RemoteModels(image_model, audio_model, self.hops)
+        self.analyzer = Analyzer(self.settings, part="host", models=self.models)
+        modalities: tuple[MediaType, ...] = ("image", "audio", "video")
+        for modality in modalities:
+            det = self.analyzer.detector(modality)
+            log_model_loaded(f"Analysis/{det.name}", str(det.info()))
+
+    def det(self, modality: MediaType) -> Detector:
+        return self.analyzer.detector(modality)
+
+    def _run(self, ref: MediaRef, progress: Callable[[str, float, dict], None]) -> tuple[AnalysisResult, dict]:
+        clock = _StageClock(ref.media_type)
+
+        def report(stage: str, fraction: float, extra: dict) -> None:
+            clock.mark(stage)
+            progress(stage, fraction, extra)
+
+        with self.hops.request() as hops:
+            start = time.perf_counter()
+            result = self.analyzer.analyze_ref(ref, report)
+            clock.mark("done")
+            metrics.stage(ref.media_type, "recipe", time.perf_counter() - start)
+            return result, dict(hops)
+
+    async def analyze(self, ref: MediaRef) -> AsyncIterator[tuple]:
+        """Stream ("progress", stage, fraction 0..1, extra) while the recipe runs, then
+        ("done", result, bytes moved per hop by this request's model calls)."""
+        async for item in run_with_progress(lambda progress: self._run(ref, progress)):
+            if item[0] == "done":
+                result, hops = item[1]
+                yield ("done", result, hops)
+            else:
+                yield item
+
+    def info(self) -> dict:
+        """The detectors this replica hosts (their prepare / fuse parts) and their versions."""
+        out: dict[str, Any] = {m: detector_status(d) for m, d in self.analyzer.loaded().items()}
+        out["part"] = "host"
+        out["pid"] = os.getpid()
+        return out
+
+    def check_health(self) -> None:
+        for m, d in self.analyzer.loaded().items():
+            if not d.loaded:
+                raise RuntimeError(f"{m} detector is not loaded")
+

@@ -1,0 +1,131 @@
+"""The recipes: one per modality, the same steps in one process and in the graph; each named-model
+call goes through the ``ModelClient``; a host loads no backbone; the device choice without CUDA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tests.standin_detectors  # noqa: F401  (registers the stand-ins)
+from deployments.models import count_inputs, score_requests
+from detectors.pipeline import Analyzer
+from detectors.recipes.device import select_device
+from detectors.recipes.models import LocalModels
+from detectors.settings import Settings
+from tests.media_factory import write_audio, write_image, write_video
+
+STANDINS = {"image_detector": "image-standin", "audio_detector": "audio-standin", "video_detector": "video-standin"}
+
+
+class CountingModels(LocalModels):
+    """LocalModels that keep a log of every named-model call (name, number of inputs)."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        super().__init__(analyzer.detector)
+        self.calls: list[tuple[str, int]] = []
+
+    def scores(self, model, inputs):
+        self.calls.append((model, len(inputs)))
+        return super().scores(model, inputs)
+
+
+@pytest.fixture()
+def analyzer(tmp_path) -> tuple[Analyzer, CountingModels]:
+    an = Analyzer(Settings(environment="test", upload_folder=tmp_path, **STANDINS))
+    models = CountingModels(an)
+    an.models = models
+    return an, models
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("recipe-media")
+    return {"image": write_image(d / "i.png", size=(96, 64)), "audio": write_audio(d / "a.wav", seconds=3.0),
+            "video": write_video(d / "v.mp4", seconds=2.0, size=(96, 64))}
+
+
+@pytest.mark.parametrize("kind", ["image", "audio"])
+def test_one_model_call_per_request_and_monotonic_progress(analyzer, media, kind):
+    an, models = analyzer
+    events: list[tuple[str, float]] = []
+    result = an.analyze_file(media[kind], kind, progress=lambda s, f, e: events.append((s, f)))
+    assert result.media_type == kind
+    assert [m for m, _ in models.calls] == [kind]  # all of the file's inputs in one call
+    fractions = [f for _, f in events]
+    assert fractions == sorted(fractions) and 0.0 <= fractions[0] and fractions[-1] <= 1.0
+    assert events[-1][0] == "aggregating"
+
+
+def test_the_video_recipe_scores_crops_and_the_sound_track(analyzer, media):
+    an, models = analyzer
+    events: list[str] = []
+    result = an.analyze_file(media["video"], "video", progress=lambda s, f, e: events.append(s))
+    assert [m for m, _ in models.calls] == ["image", "audio"]
+    assert result.audio_track is not None and result.audio_track.media_type == "audio"
+    assert {"video_temporal", "video_faces_scored", "video_audio", "aggregating"} <= set(events)
+
+
+def test_detector_analyze_is_the_recipe(analyzer, media):
+    an, _ = analyzer
+    det = an.detector("video")
+    alone = det.analyze(__import__("detectors.media", fromlist=["x"]).make_media_ref(media["video"], "video"))
+    piped = an.analyze_file(media["video"], "video")
+    assert alone.fake_probability == piped.fake_probability
+    assert alone.audio_track is not None and piped.audio_track is not None
+
+
+def test_model_batches_count_inputs_and_split_back():
+    class Sum:
+        def infer(self, inputs):
+            return [float(np.sum(x)) for x in inputs]
+
+    reqs = [[np.ones(2)], [np.ones(3), np.zeros(1)], []]
+    assert count_inputs(reqs) == 3
+    assert score_requests(Sum(), reqs) == [[2.0], [3.0, 0.0], []]
+
+
+def test_device_is_the_cpu_without_cuda():
+    d = select_device("auto", has_cuda=False)
+    assert (d.kind, d.name) == ("cpu", "cpu") and d.max_batch == 16
+    assert select_device("auto", has_cuda=True).kind == "cuda"
+    assert select_device("cpu", has_cuda=True).kind == "cpu"
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        select_device("cuda", has_cuda=False)
+    assert select_device("auto").kind == "cpu"  # this machine has no GPU (CPU torch)
+
+
+def test_an_image_host_holds_no_backbone():
+    from detectors.base import create
+    from detectors.errors import ModelNotReadyError
+
+    det = create("image-default", settings=Settings(environment="test"))
+    if not (det.model_dir / "head.npz").exists():
+        pytest.skip(f"no trained image-default model in {det.model_dir}")
+    det.load_part("host")
+    assert det.model is None and det.head is not None and "image-default" in det.model_used
+    with pytest.raises(ModelNotReadyError):
+        det.infer([np.zeros((224, 224, 3), np.uint8)])
+
+
+def test_a_video_v2_host_sends_its_backbone_calls_to_the_models():
+    from detectors.base import create
+
+    det = create("video-v2", settings=Settings(environment="test"))
+    if not (det.model_dir / "v2_fusion.json").exists():
+        pytest.skip(f"no trained video-v2 fusion in {det.model_dir}")
+
+    class Client:
+        def scores(self, model, inputs):
+            return [0.0] * len(inputs)
+
+        def embed(self, images):
+            raise AssertionError("not called here")
+
+        def states(self, samples, upto=None):
+            raise AssertionError("not called here")
+
+    client = Client()
+    det.load_part("host", client)
+    assert det.analyser is not None and det.analyser.clip is client and det.analyser.whisper is client

@@ -41,6 +41,24 @@ def verdict_on_target(tables: dict[str, dict[str, list[dict]]]) -> str:
     )
 
 
+def strata_section(strata: dict[str, dict[str, dict]]) -> list[str]:
+    """The content-confound table: AUC of the pooled held-out scores within and across content strata."""
+    lines = ["## Content strata (is it reading faces vs scenes?)", "",
+             "Reals are photos of many kinds; many fakes are faces or art. AUC of the LOGO held-out scores (pooled "
+             "over folds) within face-content sources and within scene/object sources (`v2_data.content_of`: by the "
+             "catalogue's kind for fakes and source for reals, a coarse per-source label), and across them. A "
+             "detector that reads content instead of generation scores high on one cross pair and low on the other.",
+             "", "| condition | scores | faces | scenes | real faces vs fake scenes | real scenes vs fake faces |",
+             "|---|---|---|---|---|---|"]
+    for c, by in strata.items():
+        for name, st in by.items():
+            cells = [f"{st[k]['auc']:.3f} ({st[k]['n_real']}/{st[k]['n_fake']})" if st[k]["auc"] is not None else "–"
+                     for k in ("faces", "scenes", "real faces vs fake scenes", "real scenes vs fake faces")]
+            lines.append(f"| {c} | {name} | " + " | ".join(cells) + " |")
+    lines += ["", "(real/fake counts in brackets)", ""]
+    return lines
+
+
 def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict]]], heads: list[str],
                extra_sections: list[str] | None = None) -> None:
     m = model.meta

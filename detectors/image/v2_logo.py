@@ -203,11 +203,13 @@ def logo_scores(
     log=print,
     configs: Sequence[ProbeConfig] | Mapping[str, Sequence[ProbeConfig]] = (DEFAULT_CONFIG,),
     inner_kind: str = "group",
+    variant_scores: bool = False,
 ) -> LogoResult:
     """Held-out scores per fold. ``rows_all``/``y_all`` cover the n_main manifest rows then the
     extra rows; ``extra_source[j]`` is the source repository extra row j was made from. Each head's
     probe setting (``configs``, per head or shared, and the penalty) is chosen per fold on inner
-    folds (``inner_kind``) of that fold's training rows."""
+    folds (``inner_kind``) of that fold's training rows. With ``variant_scores`` every variant's probe
+    (at its own inner-chosen penalty) is scored too, as ``"<head> <variant>"`` (for the report only)."""
     y_all = np.asarray(y_all, int)
     conditions = sorted({c for h in heads.values() for c in h.tests})
     res = LogoResult(scores={c: {h: {} for h in [*heads, "fused"]} for c in conditions},
@@ -240,6 +242,12 @@ def logo_scores(
             res.chosen_C[name].append(ch.C)
             res.chosen_config[name].append(ch.config.label)
             probe = fit_head(h.train, y_all, rows_all, train, ch.C, ch.config)
+            if variant_scores and len(cfgs) > 1 and ch.inner_auc:
+                for cfg in cfgs:
+                    tab = ch.inner_auc[cfg.label]
+                    vp = fit_head(h.train, y_all, rows_all, train, max(tab, key=lambda c: (tab[c], -c)), cfg)
+                    for c in conditions:
+                        res.scores[c].setdefault(f"{name} {cfg.label}", {})[fi] = vp.score(h.tests[c][fold.test])
             for c in conditions:
                 s = probe.score(h.tests[c][fold.test])
                 res.scores[c][name][fi] = s
@@ -274,3 +282,21 @@ def pooled_heldout(n: int, folds: Sequence[logo.Fold], scores: Mapping[int, np.n
         cnt[idx] += 1
     with np.errstate(invalid="ignore"):
         return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+
+
+def content_strata(y: np.ndarray, content: Sequence[str], folds: Sequence[logo.Fold], scores: Mapping[int, np.ndarray]
+                   ) -> dict[str, dict]:
+    """AUC of the pooled held-out scores within content strata ('face' / 'scene' per row) and across
+    them: does a score separate real from fake within one kind of content, or the kinds of content?"""
+    y = np.asarray(y, int)
+    s = pooled_heldout(len(y), folds, scores)
+    content_a = np.asarray(content)
+    out: dict[str, dict] = {}
+    for name, real_c, fake_c in (("faces", "face", "face"), ("scenes", "scene", "scene"),
+                                 ("real faces vs fake scenes", "face", "scene"),
+                                 ("real scenes vs fake faces", "scene", "face")):
+        m = np.isfinite(s) & (((y == 0) & (content_a == real_c)) | ((y == 1) & (content_a == fake_c)))
+        n_real, n_fake = int(((y == 0) & m).sum()), int(((y == 1) & m).sum())
+        ok = n_real >= 5 and n_fake >= 5
+        out[name] = {"auc": float(metrics.auc(y[m], s[m])) if ok else None, "n_real": n_real, "n_fake": n_fake}
+    return out

@@ -22,12 +22,14 @@ import numpy as np
 
 from detectors.calibration import fit_operating_points, fit_platt
 from detectors.evaluation import logo, metrics
-from detectors.image.v2_data import default_manifest, load_rows, metadata_features
+from detectors.image.v2_card import strata_section
+from detectors.image.v2_data import content_of, default_manifest, load_rows, metadata_features
 from detectors.image.v2_logo import (
     CONFIGS,
     HeadData,
     ProbeConfig,
     choose_probe,
+    content_strata,
     fit_head,
     fold_rows,
     logo_scores,
@@ -174,12 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     folds = logo.logo_folds(rows, min_fakes=args.min_fakes)
     log(f"{len(folds)} folds: {', '.join(f.name for f in folds)}")
     extra_src = [r.get("source_repo", "") for r in sbi_rows]
-    res = logo_scores(data, y_all, rows_all, n, folds, extra_src, log=log, configs=configs, inner_kind=args.inner)
+    res = logo_scores(data, y_all, rows_all, n, folds, extra_src, log=log, configs=configs, inner_kind=args.inner,
+                      variant_scores=True)
     tables: dict[str, dict[str, list[dict]]] = {c: {} for c in CONDITIONS}
     for c in CONDITIONS:
-        for h in [*heads, "fused"]:
-            if res.scores[c][h]:
-                tables[c][h] = fold_rows(y, folds, res.scores[c][h], args.n_boot)
+        for h in [*heads, "fused", *(k for k in res.scores[c] if k not in heads and k != "fused")]:
+            if res.scores[c].get(h):  # "<head> <variant>" rows: every probe variant, for the report
+                tables[c][h] = fold_rows(y, folds, res.scores[c][h], args.n_boot if h in heads or h == "fused"
+                                         else min(args.n_boot, 50))
     # baselines under the same folds: the v1 recipe (its streams, fused) and metadata only
     if baseline_heads or not args.no_baselines:
         v1 = {h: (data[h] if h in data else head_data(h)) for h in V1_HEADS}
@@ -193,10 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         meta_train = np.vstack([meta_train, np.stack([metadata_features(r["path"]) for r in sbi_rows])])
     rm = logo_scores({"metadata": HeadData(meta_train, meta_test)}, y_all, rows_all, n, folds, extra_src,
                      log=lambda m: None, inner_kind=args.inner)
+    content = [content_of(r) for r in rows]
+    strata = {c: {} for c in CONDITIONS}
     for c in CONDITIONS:
         tables[c]["metadata only"] = fold_rows(y, folds, rm.scores[c]["metadata"], args.n_boot)
         log(f"{c}: " + "; ".join(f"{h} {summary(t)['auc']:.3f} (min {summary(t)['min_auc']:.3f})"
                                  for h, t in tables[c].items() if t))
+        strata[c]["fused"] = content_strata(y, content, folds, res.scores[c]["fused" if len(heads) > 1 else heads[0]])
+        strata[c]["metadata only"] = content_strata(y, content, folds, rm.scores[c]["metadata"])
 
     # the shipped model: every row; calibration and operating points from held-out fused scores
     train_idx = np.arange(len(y_all))
@@ -261,12 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / MODEL_FILE)
-    (args.out / "logo_tables.json").write_text(json.dumps(tables, indent=1) + "\n")
+    (args.out / "logo_tables.json").write_text(json.dumps({**tables, "content_strata": strata}, indent=1) + "\n")
     if not args.no_card:
         from detectors.image.v2_card import write_card
 
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
-                   model, tables, heads)
+                   model, tables, heads, extra_sections=strata_section(strata))
     log(f"saved {args.out / MODEL_FILE} in {time.monotonic() - t0:.0f} s; held-out operating points "
         f"real<{model.operating_points.real_below:.3f}, fake>={model.operating_points.fake_above:.3f}")
     return 0

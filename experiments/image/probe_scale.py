@@ -37,8 +37,8 @@ from detectors.image.v2_logo import (  # noqa: E402
     CONFIGS,
     ProbeConfig,
     choose_probe,
+    content_strata,
     fit_head,
-    pooled_heldout,
     usable_inner,
 )
 from detectors.image.v2_model import HEADS, fixed_head_score, head_matrix  # noqa: E402
@@ -78,22 +78,11 @@ def summ(per_fold: dict[str, float]) -> dict:
     return {"mean": float(v.mean()), "min": float(v.min()), "per_fold": {k: round(x, 3) for k, x in per_fold.items()}}
 
 
-def strata(y: np.ndarray, rows, folds, scores: dict[int, np.ndarray]) -> dict[str, float | None]:
-    """AUC of the pooled held-out scores within each content stratum (and the cross pairs)."""
-    s = pooled_heldout(len(y), folds, scores)
-    content = np.array([content_of(r) for r in rows])
-    out: dict[str, float | None] = {}
-    for name, real_c, fake_c in (("faces", "face", "face"), ("scenes", "scene", "scene"),
-                                 ("real faces vs fake scenes", "face", "scene"),
-                                 ("real scenes vs fake faces", "scene", "face")):
-        m = np.isfinite(s) & (((y == 0) & (content == real_c)) | ((y == 1) & (content == fake_c)))
-        ok = m.sum() > 10 and len(np.unique(y[m])) == 2
-        out[name] = float(metrics.auc(y[m], s[m])) if ok else None
-        out[name + " n"] = [int(((y == 0) & m).sum()), int(((y == 1) & m).sum())]
-    return out
+def strata(y: np.ndarray, rows, folds, scores: dict[int, np.ndarray]) -> dict:
+    return content_strata(y, [content_of(r) for r in rows], folds, scores)
 
 
-def run_cap(cap: int, heads: list[str], configs: tuple[ProbeConfig, ...], inner_kind: str, log) -> dict:
+def run_cap(cap: int, heads: list[str], configs: dict[str, tuple[ProbeConfig, ...]], inner_kind: str, log) -> dict:
     rows = load_rows(default_manifest(), cap=cap)
     feats, ok = cached_whole([r["path"] for r in rows])
     keep = np.flatnonzero(ok)
@@ -118,11 +107,11 @@ def run_cap(cap: int, heads: list[str], configs: tuple[ProbeConfig, ...], inner_
         oofs[fi] = {}
         for h in heads:
             t = time.time()
-            ch = choose_probe(X[h], y, rows, fold.train, inner, configs)
+            ch = choose_probe(X[h], y, rows, fold.train, inner, configs[h])
             chosen[h].append({"config": ch.config.label, "C": ch.C,
                               "inner_auc": round(max(max(v.values()) for v in ch.inner_auc.values()), 4)})
             oofs[fi][h] = ch.oof
-            for cfg in configs:
+            for cfg in configs[h]:
                 tab = ch.inner_auc[cfg.label]
                 C = max(tab, key=lambda c: (tab[c], -c))
                 probe = fit_head(X[h], y, rows, fold.train, C, cfg)
@@ -173,16 +162,22 @@ def main() -> None:
     ap.add_argument("--caps", default="30,100,300,600")
     ap.add_argument("--heads", default=",".join(TRAINED))
     ap.add_argument("--configs", default=",".join(c.label for c in CONFIGS))
+    ap.add_argument("--head-configs", default="clip-whole-mid=std/w0.5+center/w0.5",
+                    help="HEAD=cfg+cfg,... : fewer variants for a costly head (the 1536-d middle block)")
     ap.add_argument("--inner", default="logo", choices=("logo", "group"))
     ap.add_argument("--json", type=Path, required=True)
     args = ap.parse_args()
-    configs = tuple(ProbeConfig.parse(c) for c in args.configs.split(","))
+    shared = tuple(ProbeConfig.parse(c) for c in args.configs.split(","))
+    configs = {h: shared for h in args.heads.split(",")}
+    for item in filter(None, args.head_configs.split(",")):
+        h, cs = item.split("=")
+        configs[h] = tuple(ProbeConfig.parse(c) for c in cs.split("+"))
     t0 = time.time()
 
     def log(m: str) -> None:
         print(f"[{time.time() - t0:6.0f} s] {m}", flush=True)
 
-    out = {"inner": args.inner, "configs": [c.label for c in configs], "caps": {}}
+    out = {"inner": args.inner, "configs": {h: [c.label for c in cs] for h, cs in configs.items()}, "caps": {}}
     for cap in [int(c) for c in args.caps.split(",")]:
         r = run_cap(cap, args.heads.split(","), configs, args.inner, log)
         out["caps"][str(cap)] = r

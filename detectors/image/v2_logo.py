@@ -100,7 +100,8 @@ def ridge_path(X: np.ndarray, y: np.ndarray, w: np.ndarray, lambdas: Sequence[fl
                norm: str = "std") -> list[LinearProbe]:
     """Weighted ridge regression of y in {-1, +1} on standardised (or centred) X (NaN = the mean),
     one probe per penalty, stored as ``LinearProbe`` (C = 1 / penalty) so the detector scores it the
-    same way. Solved through the eigendecomposition of the weighted d x d Gram matrix."""
+    same way. Solved through the eigendecomposition of the weighted d x d Gram matrix (or the SVD of
+    the weighted rows when there are fewer rows than features)."""
     X = np.asarray(X, np.float64)
     mean, scale = _standardiser(X, norm)
     Z = np.nan_to_num((X - mean) / scale, nan=0.0, posinf=0.0, neginf=0.0)
@@ -110,9 +111,13 @@ def ridge_path(X: np.ndarray, y: np.ndarray, w: np.ndarray, lambdas: Sequence[fl
     zm = (w[:, None] * Z).sum(axis=0) / W
     tm = float((w * t).sum() / W)
     Zc = Z - zm
-    G = Zc.T @ (w[:, None] * Zc)
-    evals, V = np.linalg.eigh(G)
-    evals = np.maximum(evals, 0.0)
+    if Zc.shape[1] > Zc.shape[0]:  # more features than rows: the economy SVD is cheaper than the Gram matrix
+        sw = np.sqrt(w)[:, None]
+        _, S, Vt = np.linalg.svd(Zc * sw, full_matrices=False)
+        V, evals = Vt.T, S * S
+    else:
+        evals, V = np.linalg.eigh(Zc.T @ (w[:, None] * Zc))
+        evals = np.maximum(evals, 0.0)
     ut = V.T @ (Zc.T @ (w * (t - tm)))
     out = []
     for lam in lambdas:

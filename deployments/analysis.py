@@ -70,8 +70,9 @@ class RemoteModels:
     def embed(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
         return self._call("image", "embed", list(images))
 
-    def states(self, samples: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
-        return self._call("audio", "states", samples, upto)
+    def states(self, samples: np.ndarray, upto: int | None = None,
+               keep: tuple[int, ...] | None = None) -> list[np.ndarray]:
+        return self._call("audio", "states", samples, upto, keep)
 
 
 async def run_with_progress(fn: Callable[[Callable[[str, float, dict], None]], Any]) -> AsyncIterator[tuple]:

@@ -64,6 +64,8 @@ class ModelHost:
         self.max_batch = self.device.max_batch
         self.analyzer = Analyzer(self.settings, part="model")
         self.det = self.analyzer.detector(self.modality)
+        if self.settings.video_detector == "video-v2":  # its backbone calls come here: load it now, not on a request
+            getattr(self.analyzer.local_models, self.backbone)()
         metrics.model_info(self.modality, self.det.name, str(self.det.info().get("version") or ""))
         log_model_loaded(f"{type(self).__name__}/{self.det.name}", str(self.det.info()))
 
@@ -115,7 +117,8 @@ class AudioModel(ModelHost):
     modality = "audio"
     backbone = "whisper"
 
-    async def states(self, samples: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
-        """Whisper base hidden states of one window (video-v2's sound track)."""
-        return await asyncio.to_thread(self.analyzer.local_models.states, samples, upto)
+    async def states(self, samples: np.ndarray, upto: int | None = None,
+                     keep: tuple[int, ...] | None = None) -> list[np.ndarray]:
+        """Whisper base hidden states of one window (video-v2's sound track); ``keep``: only those layers."""
+        return await asyncio.to_thread(self.analyzer.local_models.states, samples, upto, keep)
 

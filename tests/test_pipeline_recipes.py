@@ -12,8 +12,9 @@ import tests.standin_detectors  # noqa: F401  (registers the stand-ins)
 from deployments.models import count_inputs, score_requests
 from detectors.pipeline import Analyzer
 from detectors.recipes.device import select_device
-from detectors.recipes.models import LocalModels
+from detectors.recipes.models import LocalModels, WhisperLayersOf, only_layers
 from detectors.settings import Settings
+from detectors.video.v2_features import WHISPER_STATES
 from tests.media_factory import write_audio, write_image, write_video
 
 STANDINS = {"image_detector": "image-standin", "audio_detector": "audio-standin", "video_detector": "video-standin"}
@@ -128,4 +129,19 @@ def test_a_video_v2_host_sends_its_backbone_calls_to_the_models():
 
     client = Client()
     det.load_part("host", client)
-    assert det.analyser is not None and det.analyser.clip is client and det.analyser.whisper is client
+    assert det.analyser is not None and det.analyser.clip is client
+    whisper = det.analyser.whisper
+    assert isinstance(whisper, WhisperLayersOf) and whisper.models is client and whisper.keep == WHISPER_STATES
+
+
+def test_only_the_layers_read_are_kept():
+    states = [np.full((3, 2), i, np.float32) for i in range(5)]
+    out = only_layers(states, (2, 4))
+    assert [s.shape for s in out] == [(0, 2), (0, 2), (3, 2), (0, 2), (3, 2)]
+    assert out[4][0, 0] == 4 and only_layers(states, None) is states
+
+    class Client:
+        def states(self, samples, upto=None, keep=None):
+            return [("upto", upto, "keep", keep)]
+
+    assert WhisperLayersOf(Client(), (2, 4)).states(np.zeros(10)) == [("upto", 4, "keep", (2, 4))]

@@ -33,8 +33,10 @@ class ModelClient(Protocol):
         """CLIP B/16 representations (``proj``, ``pen``, ``mid``) of 224 px RGB views."""
         ...
 
-    def states(self, samples: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
-        """Whisper base hidden states (T, d) of each layer for one 16 kHz window."""
+    def states(self, samples: np.ndarray, upto: int | None = None,
+               keep: tuple[int, ...] | None = None) -> list[np.ndarray]:
+        """Whisper base hidden states (T, d) of layers 0..``upto`` for one 16 kHz window; with
+        ``keep``, the other layers come back empty (less to compute and to move)."""
         ...
 
 
@@ -44,6 +46,24 @@ def infer_in_chunks(detector: Detector, inputs: list[np.ndarray], chunk: int = I
     for i in range(0, len(inputs), chunk):
         scores.extend(detector.infer(inputs[i : i + chunk]))
     return scores
+
+
+def only_layers(states: list[np.ndarray], keep: tuple[int, ...] | None) -> list[np.ndarray]:
+    """``states`` with the layers not in ``keep`` replaced by empty arrays (indices unchanged)."""
+    if keep is None:
+        return states
+    return [s if i in keep else np.zeros((0,) + s.shape[1:], s.dtype) for i, s in enumerate(states)]
+
+
+class WhisperLayersOf:
+    """A ``states(samples)`` backbone over a ``ModelClient`` that computes and returns only the
+    layers ``keep`` (what video-v2's analyser reads)."""
+
+    def __init__(self, models: ModelClient, keep: tuple[int, ...]) -> None:
+        self.models, self.keep = models, tuple(keep)
+
+    def states(self, samples: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
+        return self.models.states(samples, max(self.keep) if upto is None else upto, self.keep)
 
 
 class LocalModels:
@@ -65,8 +85,9 @@ class LocalModels:
     def embed(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
         return self.clip().embed(images)
 
-    def states(self, samples: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
-        return self.whisper().states(samples, upto)
+    def states(self, samples: np.ndarray, upto: int | None = None,
+               keep: tuple[int, ...] | None = None) -> list[np.ndarray]:
+        return only_layers(self.whisper().states(samples, upto), keep)
 
     def clip(self) -> Any:
         """The CLIP stream: the image detector's when it has one loaded, else our own."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from detectors.base import Part, Prepared, ProgressFn, no_progress, register
 from detectors.media import MediaRef
+from detectors.recipes.models import WhisperLayersOf
 from detectors.recipes.payloads import VideoPayload
 from detectors.schema import (
     AnalysisResult,
@@ -35,7 +36,7 @@ from detectors.schema import (
 from detectors.video.detector import VideoDetector
 from detectors.video.pooling import pool_sequence, pooled_vector, track_members
 from detectors.video.temporal import temporal_analysis
-from detectors.video.v2_features import ClipAnalyser, clip_vector
+from detectors.video.v2_features import WHISPER_STATES, ClipAnalyser, clip_vector
 from detectors.video.v2_fusion import FUSION_FILE, FusionV2, StreamModel
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ class VideoV2Detector(VideoDetector):
         path = self.model_dir / FUSION_FILE
         self.fusion_v2 = FusionV2.load(path) if path.exists() else None
         if self.fusion_v2 is not None and self.analyser is None:
-            self.analyser = ClipAnalyser(settings=self.settings, with_corners=False, clip=models, whisper=models)
+            whisper = None if models is None else WhisperLayersOf(models, WHISPER_STATES)  # only the layers it reads
+            self.analyser = ClipAnalyser(settings=self.settings, with_corners=False, clip=models, whisper=whisper)
         if self.analyser is not None:
             self.analyser.load()
         else:

@@ -187,6 +187,24 @@ def test_kustomize_output_validates(directory: Path, registry: Registry) -> None
         assert not errors(doc, registry), f"{doc['kind']}: " + "; ".join(errors(doc, registry))
 
 
+def test_gpu_overlay_puts_the_models_on_gpus() -> None:
+    """The GPU overlay's graph is serve_config.yaml with ImageModel and AudioModel on a GPU each
+    (k8s/sync_serve_config.py writes it); everything else is the same graph."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync_serve_config", K8S / "sync_serve_config.py")
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    (rs,) = [d for d in build(K8S / "overlays" / "gpu") if d["kind"] == "RayService"]
+    config = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    assert config == sync.gpu_serve_config((ROOT / "serve_config.yaml").read_text()), \
+        "run python k8s/sync_serve_config.py"
+    deps = {d["name"]: d for d in config["applications"][0]["deployments"]}
+    assert {n for n, d in deps.items() if d["ray_actor_options"].get("num_gpus")} == {"ImageModel", "AudioModel"}
+    base = yaml.safe_load(rayservice()["spec"]["serveConfigV2"])
+    assert [d["name"] for d in base["applications"][0]["deployments"]] == list(deps)
+
+
 def test_gpu_overlay_adds_an_idle_gpu_group() -> None:
     (rs,) = [d for d in build(K8S / "overlays" / "gpu") if d["kind"] == "RayService"]
     gpu = rs["spec"]["rayClusterConfig"]["workerGroupSpecs"][-1]
@@ -402,13 +420,23 @@ def test_graph_fits_the_cluster(directory: Path) -> None:
     (rs,) = [d for d in build(directory) if d["kind"] == "RayService"]
     cluster = rs["spec"]["rayClusterConfig"]
     deployments = yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"][0]["deployments"]
-    need_min = need_max = 0.0
+    need_min = need_max = gpus_max = 0.0
+    gpu_groups = [g for g in cluster["workerGroupSpecs"]
+                  if "nvidia.com/gpu" in g["template"]["spec"]["containers"][0]["resources"]["limits"]]
     for d in deployments:
         each = d.get("ray_actor_options", {}).get("num_cpus", 1)
         low = d["autoscaling_config"]["min_replicas"] if "autoscaling_config" in d else d.get("num_replicas", 1)
         high = d["autoscaling_config"]["max_replicas"] if "autoscaling_config" in d else d.get("num_replicas", 1)
+        if d.get("ray_actor_options", {}).get("num_gpus"):  # placed on the GPU group's pods
+            assert gpu_groups, f"{d['name']} asks for a GPU but the cluster has no GPU group"
+            pod = gpu_groups[0]["template"]["spec"]["containers"][0]["resources"]["limits"]
+            assert each <= cpu(pod["cpu"]) and d["ray_actor_options"]["num_gpus"] <= int(pod["nvidia.com/gpu"])
+            gpus_max += d["ray_actor_options"]["num_gpus"] * high
+            continue
         need_min, need_max = need_min + each * low, need_max + each * high
-        assert not d.get("ray_actor_options", {}).get("num_gpus"), "GPU deployments: see docs/kubernetes.md"
+    gpu_cap = sum(int(g["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]) * g["maxReplicas"]
+                  for g in gpu_groups)
+    assert gpus_max <= gpu_cap, f"the maximum graph needs {gpus_max} GPUs, the GPU group has {gpu_cap}"
     head = cluster["headGroupSpec"]
     head_cpus = float(head["rayStartParams"].get("num-cpus", cpu(head["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])))
     cpu_groups = [g for g in cluster["workerGroupSpecs"]

@@ -55,6 +55,7 @@ class HeadSpec:
     alpha: float | None = None  # None: chosen on family-grouped inner folds of each fold's training rows
     Cs: tuple[float, ...] = (0.001, 0.01, 0.1)
     epochs: int = 15
+    power: float = 0.5  # sample weights: a fake family's / real source's rows weigh n**-power (class-balanced)
 
     def matrix(self, feats: Mapping[str, Mapping[str, np.ndarray]]) -> np.ndarray:
         return feature_matrix(feats[self.stream], self.keys)
@@ -280,8 +281,12 @@ class GroupMoments(RidgeMoments):
         self.size = np.array([counts[k] for k in names], dtype=np.float64)
         self.gv = self.size**-power
         self.gy = np.array([self.y[self.gid == g][0] for g in range(len(names))])
-        self.G = np.stack([(Xc[self.gid == g].T @ Xc[self.gid == g]).astype(np.float32) for g in range(len(names))])
+        d = X.shape[1]
+        self.G = np.empty((len(names), d * d), dtype=np.float32)  # one flattened Gram a row: a fit is one GEMV
+        for g in range(len(names)):
+            self.G[g] = (Xc[self.gid == g].T @ Xc[self.gid == g]).astype(np.float32).ravel()
         self.S = np.stack([Xc[self.gid == g].sum(axis=0) for g in range(len(names))])
+        self.D = np.stack([(Xc[self.gid == g] ** 2).sum(axis=0) for g in range(len(names))])
         self._rows = (X, self.y, rows, power)
 
     def fit(self, idx: np.ndarray, alphas: Sequence[float]) -> list[LinearProbe]:
@@ -293,7 +298,8 @@ class GroupMoments(RidgeMoments):
             return RidgeMoments(*self._rows).fit(idx, alphas)
         keep = sel > 0
         n = float(sel.sum())
-        Sxx = np.zeros(self.G.shape[1:])
+        d = self.S.shape[1]
+        Sxx = np.zeros((d, d))
         Sx = np.zeros(self.S.shape[1])
         Sxt = np.zeros(self.S.shape[1])
         St = 0.0
@@ -303,7 +309,9 @@ class GroupMoments(RidgeMoments):
             if V <= 0:
                 raise ValueError("a ridge fit needs both classes")
             sc = (n / 2) / V
-            Sxx += sc * np.einsum("g,gij->ij", self.gv[g], self.G[g], dtype=np.float64)
+            wg = np.zeros(len(self.size), dtype=np.float32)
+            wg[g] = self.gv[g]
+            Sxx += sc * (wg @ self.G).reshape(d, d).astype(np.float64)
             m = self.gv[g] @ self.S[g]
             Sx += sc * m
             Sxt += sc * t * m
@@ -314,7 +322,7 @@ class GroupMoments(RidgeMoments):
         b = Sxt - n * mu * tbar
         g = np.flatnonzero(keep)
         mean_c = self.S[g].sum(axis=0) / n
-        var = np.einsum("gii->gi", self.G[g]).sum(axis=0, dtype=np.float64) / n - mean_c**2
+        var = self.D[g].sum(axis=0) / n - mean_c**2
         sd = np.sqrt(np.maximum(var, 0.0))
         scale = np.where(sd > 1e-8, sd, 1.0)
         G = C / np.outer(scale, scale)
@@ -330,7 +338,7 @@ class GroupMoments(RidgeMoments):
 
 def fit_ridge(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray, alpha: float | None,
               alphas: Sequence[float] = RIDGE_ALPHAS, seed: int = 0,
-              moments: RidgeMoments | None = None) -> tuple[LinearProbe, float, np.ndarray]:
+              moments: RidgeMoments | None = None, power: float = 0.5) -> tuple[LinearProbe, float, np.ndarray]:
     """Ridge probe on rows ``idx`` (family-balanced weights); alpha by family-grouped inner folds of
     ``idx`` when not given. Also returns the inner out-of-fold scores at that alpha (for the fusion)."""
     from detectors.evaluation import metrics
@@ -339,7 +347,7 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.nda
     for tr, te in inner_folds(rows, idx, 3, seed):
         if len(np.unique(y[tr])) < 2:
             continue
-        path = moments.fit(tr, alphas) if moments is not None else _ridge_path(X[tr], y[tr], balanced_weights(rows, tr), alphas)
+        path = moments.fit(tr, alphas) if moments is not None else _ridge_path(X[tr], y[tr], balanced_weights(rows, tr, power), alphas)
         for j, probe in enumerate(path):
             oof[te, j] = probe.score(X[te])
     o = oof[idx]
@@ -350,7 +358,7 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.nda
         alpha = float(alphas[j])
     else:
         j = list(alphas).index(alpha) if alpha in alphas else None
-    probe = (moments.fit(idx, [alpha]) if moments is not None else _ridge_path(X[idx], y[idx], balanced_weights(rows, idx), [alpha]))[0]
+    probe = (moments.fit(idx, [alpha]) if moments is not None else _ridge_path(X[idx], y[idx], balanced_weights(rows, idx, power), [alpha]))[0]
     return probe, alpha, (o[:, j] if j is not None else np.full(len(idx), np.nan))
 
 
@@ -367,12 +375,12 @@ def fit_head(spec: HeadSpec, X: np.ndarray, y: np.ndarray, rows: Sequence[Mappin
              ) -> tuple[_Fitted, float | None, np.ndarray | None]:
     """One head on rows ``idx`` (family-balanced weights); its regularisation chosen on inner folds
     when not given. Ridge heads also return their inner out-of-fold scores over ``idx``."""
-    w = balanced_weights(rows, idx)
+    w = balanced_weights(rows, idx, spec.power)
     if spec.kind == "attentive":
         head = AttentiveHead(d=X.shape[1] // SEQ_CHUNKS, seed=seed).fit(X[idx], y[idx], w, epochs=spec.epochs, seed=seed)
         return _Fitted(head), None, None
     if spec.kind == "linear":
-        probe, a, oof = fit_ridge(X, y, rows, idx, spec.alpha if C is None else C, seed=seed, moments=moments)
+        probe, a, oof = fit_ridge(X, y, rows, idx, spec.alpha if C is None else C, seed=seed, moments=moments, power=spec.power)
         return _Fitted(probe), a, oof
     c = C if C is not None else spec.C
     if c is None:
@@ -419,7 +427,7 @@ def logo_eval(specs: Sequence[HeadSpec], train_feats: Mapping, y: np.ndarray, ro
     from threadpoolctl import threadpool_limits
 
     limit = threadpool_limits(1)  # one BLAS thread: on the shared 2-core machine two are ten times slower
-    moments = {s.name: GroupMoments(Xs[s.name], y_all, rows_all) for s in specs if s.kind == "linear" and not len(eidx)}
+    moments = {s.name: GroupMoments(Xs[s.name], y_all, rows_all, s.power) for s in specs if s.kind == "linear" and not len(eidx)}
     for fi, fold in enumerate(folds):
         if len(np.unique(y[fold.test])) < 2 or len(np.unique(y[fold.train])) < 2:
             continue

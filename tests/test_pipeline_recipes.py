@@ -145,3 +145,30 @@ def test_only_the_layers_read_are_kept():
             return [("upto", upto, "keep", keep)]
 
     assert WhisperLayersOf(Client(), (2, 4)).states(np.zeros(10)) == [("upto", 4, "keep", (2, 4))]
+
+
+def test_prepare_steps_of_one_detector_never_overlap(analyzer, media):
+    """A serving replica runs several recipes in threads; a detector's prepare keeps state (OpenCV
+    cascades, silero VAD) that must not be shared by two threads at once."""
+    import threading
+    import time
+
+    an, _ = analyzer
+    det = an.detector("image")
+    inside, worst = [0], [0]
+    real = det.preprocess
+
+    def guarded(ref, progress):
+        inside[0] += 1
+        worst[0] = max(worst[0], inside[0])
+        time.sleep(0.05)
+        inside[0] -= 1
+        return real(ref, progress)
+
+    det.preprocess = guarded
+    threads = [threading.Thread(target=an.analyze_file, args=(media["image"], "image")) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert worst[0] == 1

@@ -11,9 +11,11 @@ can show one monotonic percentage; the detectors' own progress is mapped into th
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -23,6 +25,19 @@ from detectors.recipes.models import ModelClient, ModelName
 from detectors.schema import AnalysisResult, MediaType
 
 DetectorSource = Callable[[MediaType], Detector]  # modality -> a loaded detector
+_PREPARE_LOCKS: WeakKeyDictionary[Detector, threading.Lock] = WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def prepare_lock(detector: Detector) -> threading.Lock:
+    """One lock per detector instance around its prepare step: the detectors keep state that two
+    threads must not share (OpenCV cascades, silero VAD), and a serving replica runs several
+    recipes at once. Model calls and fusion run outside it."""
+    with _LOCKS_LOCK:
+        lock = _PREPARE_LOCKS.get(detector)
+        if lock is None:
+            lock = _PREPARE_LOCKS[detector] = threading.Lock()
+        return lock
 
 
 def span(progress: ProgressFn, lo: float, hi: float) -> ProgressFn:
@@ -64,7 +79,8 @@ class _OneModelRecipe(Recipe):
 
     def run(self, ref: MediaRef, models: ModelClient, progress: ProgressFn = no_progress) -> AnalysisResult:
         det = self.detectors(self.modality)
-        prepared = det.preprocess(ref, span(progress, 0.10, 0.45))
+        with prepare_lock(det):
+            prepared = det.preprocess(ref, span(progress, 0.10, 0.45))
         scores = model_step(models, self.model, prepared.model_inputs, progress, f"{self.model}_model", 0.90)
         progress("aggregating", 0.92, {})
         return det.postprocess(prepared, scores)
@@ -85,7 +101,8 @@ class AudioRecipe(_OneModelRecipe):
         det = self.detectors("audio")
         if not isinstance(det, ClipPreparer):
             raise TypeError(f"audio detector {det.name} cannot analyse a decoded sound track (no preprocess_clip)")
-        prepared = det.preprocess_clip(clip, ref, span(progress, 0.0, 0.5))
+        with prepare_lock(self.detectors("audio")):
+            prepared = det.preprocess_clip(clip, ref, span(progress, 0.0, 0.5))
         scores = model_step(models, "audio", prepared.model_inputs, progress, "audio_model", 0.9)
         return det.postprocess(prepared, scores)
 
@@ -112,7 +129,8 @@ class VideoRecipe(Recipe):
         the 'image' model on the face crops."""
         det = self.detectors("video")
         video = self.video()
-        prepared = det.preprocess(ref, span(progress, 0.10, 0.40))
+        with prepare_lock(det):
+            prepared = det.preprocess(ref, span(progress, 0.10, 0.40))
         prepared.payload["temporal"] = video.temporal(prepared)
         progress("video_temporal", 0.40, {})
         scores = model_step(models, "image", prepared.model_inputs, progress, "video_faces_scored", 0.85)

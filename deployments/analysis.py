@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +21,7 @@ import numpy as np
 from ray import serve
 
 from deployments import metrics
-from deployments.replica import replica_settings
+from deployments.replica import release_freed_memory, replica_settings
 from deployments.transfer import HopCounter, wire_bytes
 from detectors.base import Detector
 from detectors.logs import get_logger, log_model_loaded
@@ -125,18 +126,28 @@ class _StageClock:
 class Analysis:
     """Every modality's recipe; model calls go to ``ImageModel`` / ``AudioModel``."""
 
-    def __init__(self, image_model: Any, audio_model: Any) -> None:
+    def __init__(self, image_model: Any, audio_model: Any, concurrency: int | None = None) -> None:
+        """``concurrency``: recipes run at once (default ``ANALYSIS_CONCURRENCY``); each gets its own
+        set of host detectors, which keep per-call state (OpenCV cascades, silero VAD)."""
         self.settings = replica_settings()
         self.hops = HopCounter()
         self.models = RemoteModels(image_model, audio_model, self.hops)
-        self.analyzer = Analyzer(self.settings, part="host", models=self.models)
+        n = concurrency or self.settings.analysis_concurrency
+        self.analyzers = [Analyzer(self.settings, part="host", models=self.models) for _ in range(n)]
+        self.free: queue.SimpleQueue[Analyzer] = queue.SimpleQueue()
         modalities: tuple[MediaType, ...] = ("image", "audio", "video")
+        for analyzer in self.analyzers:
+            for modality in modalities:
+                det = analyzer.detector(modality)
+            self.free.put(analyzer)
         for modality in modalities:
-            det = self.analyzer.detector(modality)
-            log_model_loaded(f"Analysis/{det.name}", str(det.info()))
+            det = self.analyzers[0].detector(modality)
+            log_model_loaded(f"Analysis/{det.name} x{n}", str(det.info()))
+        release_freed_memory()
 
     def det(self, modality: MediaType) -> Detector:
-        return self.analyzer.detector(modality)
+        """The first host set's detector (tests patch it; they run Analysis with concurrency 1)."""
+        return self.analyzers[0].detector(modality)
 
     def _run(self, ref: MediaRef, progress: Callable[[str, float, dict], None]) -> tuple[AnalysisResult, dict]:
         clock = _StageClock(ref.media_type)
@@ -145,12 +156,16 @@ class Analysis:
             clock.mark(stage)
             progress(stage, fraction, extra)
 
-        with self.hops.request() as hops:
-            start = time.perf_counter()
-            result = self.analyzer.analyze_ref(ref, report)
-            clock.mark("done")
-            metrics.stage(ref.media_type, "recipe", time.perf_counter() - start)
-            return result, dict(hops)
+        analyzer = self.free.get()  # blocks while every host set is busy (at most max_ongoing_requests wait)
+        try:
+            with self.hops.request() as hops:
+                start = time.perf_counter()
+                result = analyzer.analyze_ref(ref, report)
+                clock.mark("done")
+                metrics.stage(ref.media_type, "recipe", time.perf_counter() - start)
+                return result, dict(hops)
+        finally:
+            self.free.put(analyzer)
 
     async def analyze(self, ref: MediaRef) -> AsyncIterator[tuple]:
         """Stream ("progress", stage, fraction 0..1, extra) while the recipe runs, then
@@ -164,13 +179,14 @@ class Analysis:
 
     def info(self) -> dict:
         """The detectors this replica hosts (their prepare / fuse parts) and their versions."""
-        out: dict[str, Any] = {m: detector_status(d) for m, d in self.analyzer.loaded().items()}
+        out: dict[str, Any] = {m: detector_status(d) for m, d in self.analyzers[0].loaded().items()}
         out["part"] = "host"
+        out["concurrency"] = len(self.analyzers)
         out["pid"] = os.getpid()
         return out
 
     def check_health(self) -> None:
-        for m, d in self.analyzer.loaded().items():
+        for m, d in self.analyzers[0].loaded().items():
             if not d.loaded:
                 raise RuntimeError(f"{m} detector is not loaded")
 

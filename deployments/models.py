@@ -18,7 +18,7 @@ from ray import serve
 from ray.serve.exceptions import RayServeException
 
 from deployments import metrics
-from deployments.replica import replica_settings
+from deployments.replica import release_freed_memory, replica_settings
 from detectors.base import Detector
 from detectors.logs import get_logger, log_model_loaded
 from detectors.pipeline import Analyzer, detector_status
@@ -66,6 +66,7 @@ class ModelHost:
         self.det = self.analyzer.detector(self.modality)
         if self.settings.video_detector == "video-v2":  # its backbone calls come here: load it now, not on a request
             getattr(self.analyzer.local_models, self.backbone)()
+        release_freed_memory()
         metrics.model_info(self.modality, self.det.name, str(self.det.info().get("version") or ""))
         log_model_loaded(f"{type(self).__name__}/{self.det.name}", str(self.det.info()))
 

@@ -17,3 +17,18 @@ def replica_settings(uses_torch: bool = True) -> Settings:
 
         torch.set_num_threads(settings.torch_threads)
     return settings
+
+
+def release_freed_memory() -> None:
+    """Hand the heap that loading freed (ONNX protos, state dicts read then copied) back to the OS,
+    so a replica's resident size is what it holds, not what it once read. glibc only; else a no-op."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     image_model: str | None = Field(default=None, description="AutoModelForImageClassification dir or id.")
     audio_model: str | None = Field(default=None, description="AutoModelForAudioClassification dir or id.")
     torch_threads: int = Field(default=1, ge=1, le=64)
+    analysis_concurrency: int = Field(
+        default=2, ge=1, le=16,
+        description="Recipes one Analysis replica runs at once, each with its own host detectors (not thread-safe).")
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="Model replicas: CUDA when a GPU is visible (auto), or force cpu / cuda.")
 

@@ -66,5 +66,5 @@ def local_handles(wrap_models: Callable[[Any], Any] | None = None) -> GraphHandl
     image_model = LocalHandle(ImageModel.func_or_class())
     audio_model = LocalHandle(AudioModel.func_or_class())
     wrap = wrap_models or (lambda h: h)
-    analysis = LocalHandle(Analysis.func_or_class(wrap(image_model), wrap(audio_model)))
+    analysis = LocalHandle(Analysis.func_or_class(wrap(image_model), wrap(audio_model), concurrency=1))
     return GraphHandles(analysis=analysis, image_model=image_model, audio_model=audio_model)

@@ -118,6 +118,7 @@ def model_card(model: FusionV2, m: Mapping, rows: Sequence[Mapping[str, str]], y
     out += selection_section(m, extras or {})
     out += audio_section((extras or {}).get("audio_chain"))
     out += shortcut_section((extras or {}).get("shortcuts"))
+    out += common_view_section((extras or {}).get("common_720p"))
     for base in ("v1", "metadata", "corner-only"):
         if base in m["logo"]["as-is"]:
             out += [logo.format_logo_table(m["logo"]["as-is"][base], f"{STREAM_TEXT[base]} (LOGO, as-is)"), ""]
@@ -243,6 +244,22 @@ def shortcut_section(r: Mapping | None) -> list[str]:
     return out
 
 
+def common_view_section(r: Mapping | None) -> list[str]:
+    """``experiments/video/common_720p.py``: test clips re-encoded to one resolution and codec."""
+    if not r:
+        return []
+    views = list(r["mean_auc"])
+    names = [n for n in ("fused", "face", "frame", "metadata", "corner-only") if n in r["mean_auc"][views[0]]]
+    out = ["### Every test clip at one resolution and codec", "",
+           f"The held-out clips re-encoded to a 720 px shorter side, H.264 CRF 32, 16 kHz AAC (`{r['view']}`), models",
+           f"trained as-is by the shipped procedure (LOGO, {r['n']} clips); the metadata baseline under the same protocol.", "",
+           "| score | " + " | ".join(f"LOGO {v}" for v in views) + " |", "|---|" + "---|" * len(views)]
+    for n in names:
+        out.append(f"| {STREAM_TEXT.get(n, n).split(':')[0]} | "
+                   + " | ".join(f"{_f(r['mean_auc'][v].get(n))} (min {_f(r['min_auc'][v].get(n), 2)})" for v in views) + " |")
+    return out + [""]
+
+
 def rewrite(out_dir: Path, experiments: Path = Path("experiments/video")) -> str:
     """The card from the saved ``v2_fusion.json`` / ``v2_metrics.json`` and the experiments' results."""
     from detectors.video.v2_data import load_video_rows
@@ -257,7 +274,8 @@ def rewrite(out_dir: Path, experiments: Path = Path("experiments/video")) -> str
 
 def load_extras(experiments: Path = Path("experiments/video")) -> dict:
     out = {}
-    for key, name in (("audio_chain", "audio_chain.json"), ("shortcuts", "shortcuts.json")):
+    for key, name in (("audio_chain", "audio_chain.json"), ("shortcuts", "shortcuts.json"),
+                      ("common_720p", "common_720p.json")):
         p = experiments / name
         if p.exists():
             out[key] = json.loads(p.read_text())

@@ -150,13 +150,15 @@ class Analysis:
         return self.analyzers[0].detector(modality)
 
     def _run(self, ref: MediaRef, progress: Callable[[str, float, dict], None]) -> tuple[AnalysisResult, dict]:
+        waited = time.perf_counter()
+        analyzer = self.free.get()  # blocks while every host set is busy (at most max_ongoing_requests wait)
+        metrics.stage(ref.media_type, "queue", time.perf_counter() - waited)
         clock = _StageClock(ref.media_type)
 
         def report(stage: str, fraction: float, extra: dict) -> None:
             clock.mark(stage)
             progress(stage, fraction, extra)
 
-        analyzer = self.free.get()  # blocks while every host set is busy (at most max_ongoing_requests wait)
         try:
             with self.hops.request() as hops:
                 start = time.perf_counter()

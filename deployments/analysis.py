@@ -179,6 +179,10 @@ class Analysis:
             else:
                 yield item
 
+    async def analyze_once(self, ref: MediaRef) -> tuple[AnalysisResult, dict]:
+        """The same analysis without a progress stream (nobody follows it): (result, bytes per hop)."""
+        return await asyncio.to_thread(self._run, ref, lambda stage, fraction, extra: None)
+
     def info(self) -> dict:
         """The detectors this replica hosts (their prepare / fuse parts) and their versions."""
         out: dict[str, Any] = {m: detector_status(d) for m, d in self.analyzers[0].loaded().items()}

@@ -85,8 +85,11 @@ class Service:
             return await self.intake_files.fetch_url(media_url, mt, str(scratch))
         return await self.intake_files.adopt_local(media_url, mt)
 
-    async def run(self, job_id: str, ref_factory: Any, emit: Emit = no_emit) -> AnalysisResult:
-        """Intake (via ``ref_factory(scratch)``), analyse, publish the outcome; scratch always removed."""
+    async def run(self, job_id: str, ref_factory: Any, emit: Emit = no_emit, follow: bool = True) -> AnalysisResult:
+        """Intake (via ``ref_factory(scratch)``), analyse, publish the outcome; scratch always removed.
+        ``follow``: relay the recipe's stage-by-stage progress (someone may listen: a Socket.IO start or a
+        client-chosen job id); otherwise only the start and the outcome are published, and the analysis
+        is one call to the Analysis deployment (no progress stream to pay for)."""
         scratch = intake.new_scratch_dir(self.settings)
         emit = self.emitter(job_id, emit)
         start = time.perf_counter()
@@ -94,7 +97,8 @@ class Service:
             await emit("started", 0.0, "analysis started", None)
             ref = await ref_factory(scratch)
             metrics.stage(ref.media_type, "intake", time.perf_counter() - start)
-            result = await asyncio.wait_for(self.orchestrator.analyze(ref, emit), self.settings.request_timeout_s)
+            result = await asyncio.wait_for(self.orchestrator.analyze(ref, emit, follow),
+                                            self.settings.request_timeout_s)
             result.job_id = job_id
             result.source = ref.source
             result.processing_time = round(time.perf_counter() - start, 3)
@@ -109,8 +113,10 @@ class Service:
         finally:
             intake.remove_scratch(scratch)
 
-    async def analyze_url(self, req: AnalyzeRequest, job_id: str, emit: Emit = no_emit) -> AnalysisResult:
-        return await self.run(job_id, lambda scratch: self.intake(req.media_url, req.media_type, scratch), emit)
+    async def analyze_url(self, req: AnalyzeRequest, job_id: str, emit: Emit = no_emit,
+                          follow: bool = True) -> AnalysisResult:
+        return await self.run(job_id, lambda scratch: self.intake(req.media_url, req.media_type, scratch), emit,
+                              follow)
 
     async def status(self) -> dict:
         async def info(name: str, handle: Any) -> tuple[str, Any]:
@@ -217,7 +223,7 @@ def create_api(service: Service) -> FastAPI:
         except ValueError as exc:
             raise InvalidRequestError(f"invalid JSON body: {exc}") from exc
         job_id = service.new_job_id(body.job_id)
-        result = await service.analyze_url(body, job_id)
+        result = await service.analyze_url(body, job_id, follow=body.job_id is not None)
         return JSONResponse(result.to_json_dict(), headers=transfer_header(result))
 
     async def _analyze_upload(request: Request) -> JSONResponse:
@@ -233,7 +239,8 @@ def create_api(service: Service) -> FastAPI:
             if upload is None or isinstance(upload, str):
                 raise InvalidRequestError("multipart upload needs a 'file' field")
             media_type = form.get("media_type")
-            job_id = service.new_job_id(form.get("job_id") or None)  # type: ignore[arg-type]
+            requested = form.get("job_id")
+            job_id = service.new_job_id(requested if isinstance(requested, str) and requested else None)
 
             async def ref_factory(scratch: Path) -> MediaRef:
                 dest = scratch / f"upload-{uuid.uuid4().hex}"
@@ -241,7 +248,7 @@ def create_api(service: Service) -> FastAPI:
                 mt = intake.parse_media_type(media_type if isinstance(media_type, str) else None)
                 return await service.intake_files.adopt_upload(str(dest), mt, upload.filename)
 
-            result = await service.run(job_id, ref_factory)
+            result = await service.run(job_id, ref_factory, follow=bool(requested))
             return JSONResponse(result.to_json_dict(), headers=transfer_header(result))
         finally:
             await form.close()

@@ -189,7 +189,7 @@ async def analyze_item(service: Service, item: NewItem, job_id: str | None) -> d
             def ref_factory(scratch: Path) -> Any:
                 return service.intake(item.source, item.media_type, scratch)
 
-        result = await service.run(item_job, ref_factory)
+        result = await service.run(item_job, ref_factory, follow=job_id is not None)
         return {"ok": True, "result": result.to_json_dict()}
     except Exception as exc:
         status, err, headers = error_payload(exc)

@@ -76,12 +76,21 @@ class Orchestrator:
     def __init__(self, handles: GraphHandles) -> None:
         self.h = handles
 
-    async def analyze(self, ref: MediaRef, emit: Emit = no_emit) -> AnalysisResult:
-        """Relay the Analysis deployment's progress; the result carries the bytes moved per hop."""
+    async def analyze(self, ref: MediaRef, emit: Emit = no_emit, follow: bool = True) -> AnalysisResult:
+        """Relay the Analysis deployment's progress (``follow``; else one plain call); the result
+        carries the bytes moved per hop."""
         progress = Progress(emit)
         await progress.at("fetched", 10, f"{ref.media_type} ({ref.format}, {ref.size_bytes} bytes) received")
         hops = {"ingress>analysis": wire_bytes(ref)}
-        result: AnalysisResult | None = None
+        if not follow:
+            answer = await self.h.analysis.analyze_once.remote(ref)
+            result, model_hops = answer
+            hops.update(model_hops)
+            hops["analysis>ingress"] = wire_bytes(answer)
+            result.set_transfer(hops)
+            await progress.at("complete", 100, "analysis complete")
+            return result
+        result = None
         streamed = 0
         async for item in self.h.analysis.options(stream=True).analyze.remote(ref):
             streamed += wire_bytes(item)
@@ -94,7 +103,7 @@ class Orchestrator:
             else:
                 result, model_hops = item[1], item[2]
                 hops.update(model_hops)
-        if result is None:
+        if not isinstance(result, AnalysisResult):
             raise RuntimeError("the analysis finished without a result")
         hops["analysis>ingress"] = streamed
         result.set_transfer(hops)

@@ -149,6 +149,23 @@ class _SlowAnalysis:
 
         return _Opts()
 
+    @property
+    def analyze_once(self):
+        outer, inner = self, self.inner
+
+        class _Once:
+            @staticmethod
+            async def remote(*a, **k):
+                outer.now += 1
+                outer.peak = max(outer.peak, outer.now)
+                try:
+                    await asyncio.sleep(0.3)
+                    return await inner.analyze_once.remote(*a, **k)
+                finally:
+                    outer.now -= 1
+
+        return _Once()
+
     def __getattr__(self, name):
         return getattr(self.inner, name)
 

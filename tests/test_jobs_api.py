@@ -165,7 +165,7 @@ def test_cancel_and_delete(env, media):
     app, service = make_app(JobConfig(concurrency=1))
     original = service.run
 
-    async def held(job_id, ref_factory, emit=None):
+    async def held(job_id, ref_factory, emit=None, **kw):
         await gate.wait()
         return await original(job_id, ref_factory)
 
@@ -207,11 +207,11 @@ def test_an_interrupted_job_resumes_after_restart_without_repeats(env, media):
     ran_a: list[str] = []
     original_a = service_a.run
 
-    async def dies_after_three(job_id, ref_factory, emit=None):
+    async def dies_after_three(job_id, ref_factory, emit=None, **kw):
         if len(ran_a) >= 3:
             await asyncio.Event().wait()  # hangs mid-analysis until the 'crash'
         ran_a.append(job_id)
-        return await original_a(job_id, ref_factory)
+        return await original_a(job_id, ref_factory, **kw)
 
     service_a.run = dies_after_three  # type: ignore[method-assign]
     with TestClient(app_a) as client:
@@ -230,9 +230,9 @@ def test_an_interrupted_job_resumes_after_restart_without_repeats(env, media):
     ran_b: list[int] = []
     original_b = service_b.run
 
-    async def counting(job_id, ref_factory, emit=None):
+    async def counting(job_id, ref_factory, emit=None, **kw):
         ran_b.append(1)
-        return await original_b(job_id, ref_factory)
+        return await original_b(job_id, ref_factory, **kw)
 
     service_b.run = counting  # type: ignore[method-assign]
     with TestClient(app_b) as client:  # B starts its runner at boot; it adopts the job after the lease

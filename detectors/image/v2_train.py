@@ -22,7 +22,7 @@ import numpy as np
 
 from detectors.calibration import fit_operating_points, fit_platt
 from detectors.evaluation import logo, metrics
-from detectors.image.v2_card import strata_section
+from detectors.image.v2_card import learning_curve_section, strata_section
 from detectors.image.v2_data import content_of, default_manifest, load_rows, metadata_features
 from detectors.image.v2_logo import (
     CONFIGS,
@@ -72,6 +72,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-boot", type=int, default=200)
     ap.add_argument("--no-card", action="store_true")
+    ap.add_argument("--curve", default="", help="comma-separated probe_scale.py result files for the card's learning curve")
     return ap.parse_args(argv)
 
 
@@ -274,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         from detectors.image.v2_card import write_card
 
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
-                   model, tables, heads, extra_sections=strata_section(strata))
+                   model, tables, heads, extra_sections=strata_section(strata) + learning_curve_section(
+                       [Path(f) for f in args.curve.split(",") if f], tables, args.cap, n))
     log(f"saved {args.out / MODEL_FILE} in {time.monotonic() - t0:.0f} s; held-out operating points "
         f"real<{model.operating_points.real_below:.3f}, fake>={model.operating_points.fake_above:.3f}")
     return 0

@@ -43,6 +43,13 @@ def pick_media(tmp: Path) -> dict[str, Path]:
             "video": write_video(tmp / "v.mp4", seconds=5, size=(640, 360))}
 
 
+def graph_env(tmp: Path) -> tuple[str, dict[str, str]]:
+    """The API key and the replicas' environment for a benchmark graph (local paths allowed)."""
+    key = "bench-key-0123456789"
+    return key, {"PYTHON_SERVICE_API_KEY": key, "ALLOW_LOCAL_PATHS": "true", "UPLOAD_FOLDER": str(tmp / "scratch"),
+                 "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING"}
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
@@ -58,9 +65,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp())
     media = pick_media(tmp)
-    key = "bench-key-0123456789"
-    env = {"PYTHON_SERVICE_API_KEY": key, "ALLOW_LOCAL_PATHS": "true", "UPLOAD_FOLDER": str(tmp / "scratch"),
-           "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING"}
+    key, env = graph_env(tmp)
     graph: dict[str, list[float]] = {}
     moved: dict[str, dict[str, int]] = {}
     load_before = os.getloadavg()

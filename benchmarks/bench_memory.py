@@ -99,14 +99,12 @@ def main() -> int:
     args = parser.parse_args()
     import httpx
 
-    from benchmarks.bench_latency import pick_media
+    from benchmarks.bench_latency import graph_env, pick_media
     from tests.serve_cluster import serve_graph
 
     tmp = Path(tempfile.mkdtemp())
     media = pick_media(tmp)
-    key = "bench-key-0123456789"
-    env = {"PYTHON_SERVICE_API_KEY": key, "ALLOW_LOCAL_PATHS": "true", "UPLOAD_FOLDER": str(tmp / "scratch"),
-           "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING"}
+    key, env = graph_env(tmp)
     with serve_graph(env) as base:
         idle = measure()
         for kind, path in media.items():

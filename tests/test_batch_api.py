@@ -124,30 +124,11 @@ def test_batch_needs_the_api_key(make_client, media):
 
 
 class _SlowAnalysis:
-    """Wraps the Analysis handle: each analysis waits 0.3 s first and the peak in flight is kept."""
+    """Wraps the Analysis handle: each analysis (batch items are one plain call each: nobody follows
+    their progress) waits 0.3 s first, and the peak in flight is kept."""
 
     def __init__(self, inner) -> None:
         self.inner, self.now, self.peak = inner, 0, 0
-
-    def options(self, **kw):
-        outer, inner = self, self.inner.options(**kw)
-
-        class _Analyze:
-            @staticmethod
-            async def remote(*a, **k):
-                outer.now += 1
-                outer.peak = max(outer.peak, outer.now)
-                try:
-                    await asyncio.sleep(0.3)
-                    async for item in inner.analyze.remote(*a, **k):
-                        yield item
-                finally:
-                    outer.now -= 1
-
-        class _Opts:
-            analyze = _Analyze()
-
-        return _Opts()
 
     @property
     def analyze_once(self):

@@ -101,7 +101,10 @@ class Detector(ABC):
         with this detector (the other modalities' detectors a recipe needs come from the settings)."""
         from detectors.pipeline import Analyzer
 
-        return Analyzer(self.settings, detectors={self.modality: self}).analyze_ref(ref, progress)
+        analyzer = getattr(self, "_own_analyzer", None)
+        if analyzer is None:  # kept: a video's image and audio detectors load once, not per call
+            analyzer = self._own_analyzer = Analyzer(self.settings, detectors={self.modality: self})
+        return analyzer.analyze_ref(ref, progress)
 
 
 @runtime_checkable

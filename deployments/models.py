@@ -75,7 +75,7 @@ class ModelHost:
         self._batched.set_max_batch_size(self.max_batch)
         self._batched.set_batch_wait_timeout_s(float(config.get("batch_wait_timeout_s", 0.0)))
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0, batch_size_fn=count_inputs)
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0, max_concurrent_batches=2, batch_size_fn=count_inputs)
     async def _batched(self, requests: list[list[np.ndarray]]) -> list[list[float]]:
         t = time.perf_counter()
         out = await asyncio.to_thread(score_requests, self.det, requests)

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
 
     # Detector choice by registered name; a transformers checkpoint folder or hub id in
     # IMAGE_MODEL / AUDIO_MODEL selects the transformers path ("image-hf" / "audio-hf").
-    image_detector: str = "image-default"
+    image_detector: str = "image-clip"
     audio_detector: str = "audio-whisper"
     video_detector: str = "video-v2"
     detector_plugins: list[str] = Field(

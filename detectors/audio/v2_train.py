@@ -427,7 +427,7 @@ def logo_eval(specs: Sequence[HeadSpec], train_feats: Mapping, y: np.ndarray, ro
     from threadpoolctl import threadpool_limits
 
     limit = threadpool_limits(1)  # one BLAS thread: on the shared 2-core machine two are ten times slower
-    moments = {s.name: GroupMoments(Xs[s.name], y_all, rows_all, s.power) for s in specs if s.kind == "linear" and not len(eidx)}
+    moments = {s.name: GroupMoments(Xs[s.name], y_all, rows_all, s.power) for s in specs if s.kind == "linear"}  # augmented copies share their group
     for fi, fold in enumerate(folds):
         if len(np.unique(y[fold.test])) < 2 or len(np.unique(y[fold.train])) < 2:
             continue

@@ -127,6 +127,8 @@ def run(args) -> None:
     y = labels(rows)
     feats = load_features([r["path"] for r in rows], ["whisper"], "as-is")["whisper"]
     folds = logo.logo_folds(rows, min_fakes=20)[: args.max_folds]
+    if args.what == "final":  # the selection rule on every row: which variant the shipped model uses
+        folds = [logo.Fold("all rows", (), np.arange(len(y)), np.zeros(0, dtype=int), ())]
     mats = matrices(feats)
     need = {h for v in VARIANTS.values() for h in v}
     heads = sorted(need)
@@ -250,16 +252,40 @@ def table(args) -> None:
         indent=1, default=float))
 
 
+def select_final(args) -> None:
+    """The selection rule applied to all rows (inner folds over every family): the shipped variant."""
+    rows = load_rows()
+    y = labels(rows)
+    z = np.load(args.scores)
+    tr = np.arange(len(y))
+    splits = inner_folds(rows, tr, 3, 0)
+    crit = {}
+    for v, hs in VARIANTS.items():
+        So = np.column_stack([z[f"oof__{h}"][0] for h in hs])
+        ok = np.isfinite(So).all(axis=1)
+        w, b = fit_nonnegative_fusion(So[ok], y[ok]) if len(hs) > 1 else (np.ones(1), 0.0)
+        crit[v] = inner_criterion(So @ w + b, y, rows, splits)
+    best = min(crit, key=lambda v: (crit[v], list(VARIANTS).index(v)))
+    text = "\n".join([f"- {v}: {100 * c:.1f} %" for v, c in crit.items()] + [f"chosen for the shipped model: {best}"])
+    print(text)
+    (OUT / "nested_variants_final.md").write_text("Inner criterion on all rows (3 family-grouped folds of every row):\n\n" + text + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["run", "table"])
+    ap.add_argument("what", choices=["run", "table", "final"])
     ap.add_argument("--scores", type=Path, default=Path("/tmp/audio_nested_scores.npz"))  # large: not committed
     ap.add_argument("--max-folds", type=int, default=None, help="a quick check on the first folds")
     ap.add_argument("--n-boot", type=int, default=200)
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
-    run(args) if args.what == "run" else table(args)
+    if args.what == "final":
+        args.scores = Path("/tmp/audio_nested_final.npz")
+        run(args)
+        select_final(args)
+    else:
+        run(args) if args.what == "run" else table(args)
 
 
 if __name__ == "__main__":

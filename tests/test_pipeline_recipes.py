@@ -172,3 +172,16 @@ def test_prepare_steps_of_one_detector_never_overlap(analyzer, media):
     for t in threads:
         t.join()
     assert worst[0] == 1
+
+
+def test_an_image_clip_host_loads_no_backbone():
+    from detectors.base import create
+    from detectors.image.clip_detector import MODEL_SUBDIR
+    from detectors.image.v2_model import MODEL_FILE
+
+    det = create("image-clip", settings=Settings(environment="test"))
+    if not (det.model_dir / MODEL_SUBDIR / MODEL_FILE).exists():
+        pytest.skip(f"no trained image-clip model in {det.model_dir / MODEL_SUBDIR}")
+    det.load_part("host")
+    assert det.streams and all(getattr(s, "session", None) is None for s in det.streams.values())
+    assert det.model_used.startswith("image-clip")

@@ -66,8 +66,11 @@ class Config:
     """The default recipe (chosen by the LOGO probes in experiments/audio/, see the model card)."""
 
     heads: list[HeadSpec] = field(default_factory=lambda: [
-        HeadSpec(f"whisper-l{i}", "whisper", LAYER_KEYS[f"l{i}"]) for i in (1, 2, 3)
-    ])  # one ridge head per layer (mean + std pooled), their non-negative fusion = a learned layer weighting
+        HeadSpec("whisper-l1", "whisper", LAYER_KEYS["l1"]),
+        HeadSpec("whisper-l2", "whisper", LAYER_KEYS["l2"], kind="logistic", C=0.01),
+        HeadSpec("whisper-l3", "whisper", LAYER_KEYS["l3"]),
+    ])  # one head per layer (mean + std pooled; ridge, logistic on state 2: the variant the nested selection
+    # rule picks on all rows, experiments/audio/nested_variants.py), their non-negative fusion = a learned layer weighting
     cap: int = DEFAULT_CAP
     train_views: tuple[str, ...] = ("as-is",)
     eval_views: tuple[str, ...] = ("as-is", "wav16k", "mp3-32k")
@@ -579,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
                            "baselines": logo_eval(base, views["as-is"], ys, sub, sfolds, views, fuse=False)}
         log.info("LOGO (views, %d files) in %.0f s\n%s\n%s", len(sub), time.monotonic() - start,
                  summary_table(report["views"]["default"]), summary_table(report["views"]["baselines"]))
-    model, info = fit_final(cfg.heads, feats, y, rows, seed=args.seed)
+    model, info = fit_final(cfg.heads, feats, y, rows, n_splits=3, seed=args.seed)  # 3 folds, as in the nested runs
     model.info["trained"] = {"rows": len(rows), "fakes": int(y.sum()), "cap": cfg.cap, "seed": args.seed,
                              "seconds": round(time.monotonic() - start, 1)}
     model.save(out)

@@ -2,8 +2,9 @@
 
     .venv/bin/python experiments/audio/card_family_views.py [results dir]
 
-Reads the LOGO results of ``logo_probes.py --subcap 20`` (``default_views20.json``: as-is + mp3-32k;
-``default_wav16k_views20.json``: as-is + wav16k; ``v1_views20.json``: the v1 statistics as-is)
+Reads the LOGO results of ``logo_probes.py --subcap 20`` (``default_s3_views20.json``: as-is, wav16k and
+mp3-32k of the shipped recipe, else the first pass's ``default_views20.json`` + ``default_wav16k_views20.json``;
+``v1_views20.json``: the v1 statistics as-is)
 and prints one markdown row per fold: fused EER in each view, the v1 and metadata baselines.
 """
 
@@ -20,8 +21,11 @@ def by_fold(rows: list[dict]) -> dict[str, dict]:
 
 def main() -> None:
     d = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results"
-    mp3 = json.loads((d / "default_views20.json").read_text())["results"]
-    wav = json.loads((d / "default_wav16k_views20.json").read_text())["results"]
+    if (d / "default_s3_views20.json").exists():  # the second pass: all three views in one run
+        mp3 = wav = json.loads((d / "default_s3_views20.json").read_text())["results"]
+    else:
+        mp3 = json.loads((d / "default_views20.json").read_text())["results"]
+        wav = json.loads((d / "default_wav16k_views20.json").read_text())["results"]
     v1 = json.loads((d / "v1_views20.json").read_text())["results"]
     cols = [("fused as-is", by_fold(mp3["as-is"]["fused"])), ("fused 16 kHz WAV", by_fold(wav["wav16k"]["fused"])),
             ("fused MP3 32k", by_fold(mp3["mp3-32k"]["fused"])), ("v1 statistics as-is", by_fold(v1["as-is"]["v1-spectral-stats"])),

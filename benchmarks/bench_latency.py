@@ -58,6 +58,8 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--keep-alive", action="store_true",
+                        help="one HTTP connection for all requests (default: a new connection per request, as before)")
     args = parser.parse_args()
     import httpx
 
@@ -69,14 +71,15 @@ def main() -> int:
     graph: dict[str, list[float]] = {}
     moved: dict[str, dict[str, int]] = {}
     load_before = os.getloadavg()
-    with serve_graph(env) as base:
+    with serve_graph(env) as base, httpx.Client(timeout=300) as client:
+        post = client.post if args.keep_alive else httpx.post
         for kind, path in media.items():
             body = {"media_url": str(path), "media_type": kind}
-            httpx.post(f"{base}/api/analyze", json=body, headers={"X-API-Key": key}, timeout=300)  # warm-up
+            post(f"{base}/api/analyze", json=body, headers={"X-API-Key": key}, timeout=300)  # warm-up
             times = []
             for _ in range(args.repeats):
                 t = time.perf_counter()
-                r = httpx.post(f"{base}/api/analyze", json=body, headers={"X-API-Key": key}, timeout=300)
+                r = post(f"{base}/api/analyze", json=body, headers={"X-API-Key": key}, timeout=300)
                 times.append(time.perf_counter() - t)
                 r.raise_for_status()
             graph[kind] = times
@@ -99,7 +102,8 @@ def main() -> int:
     load_after = os.getloadavg()
     print(f"\n/api/analyze latency, {args.repeats} sequential requests per modality; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; torch threads 1; load average "
-          f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min)")
+          f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min); "
+          f"{'one kept-alive connection' if args.keep_alive else 'a new HTTP connection per request'}")
     print(f"{'modality':<8} {'file':<28} {'graph p50':>10} {'graph p95':>10} {'lib p50':>9} {'lib p95':>9} "
           f"{'overhead p50':>13} {'ratio':>6}")
     for kind, path in media.items():

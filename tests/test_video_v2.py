@@ -207,7 +207,8 @@ def test_clip_without_faces_is_judged_by_frames_and_sound(v2_detector, tmp_path)
     assert res.fake_probability is not None
     assert res.face_tracks == []
     comp = {c.name: c for c in res.components}
-    assert comp["face"].used is False and comp["frame"].used is True
+    assert comp["face"].used is False and comp["face"].fake_probability is None
+    assert comp["frame"].fake_probability is not None  # measured (in the fused score only when its weight > 0)
     assert res.frame_analysis and all(f.faces == 0 for f in res.frame_analysis)
     assert res.audio_track is not None  # the sound went to the configured audio detector
 
@@ -235,3 +236,14 @@ def test_untrained_video_v2_loads_nothing_heavy_and_says_so(tmp_path):
     path = write_talking_video(tmp_path / "talk.mp4", seconds=2, fps=15)
     res = det.analyze(make_media_ref(path))
     assert res.verdict == "inconclusive" and "not trained" in res.verdict_reason
+
+
+def test_a_stream_with_fusion_weight_zero_is_reported_as_measured_not_fused(v2_detector, tmp_path):
+    v2_detector.fusion_v2.weights["frame"] = 0.0
+    path = write_talking_video(tmp_path / "talk.mp4", seconds=3, fps=15)
+    res = v2_detector.analyze(make_media_ref(path))
+    comp = {c.name: c for c in res.components}
+    assert comp["frame"].used is False and comp["frame"].weight is None
+    assert comp["frame"].fake_probability is not None and "weight 0" in comp["frame"].reason
+    assert "frames" not in v2_detector.model_used and "face-tracks" in v2_detector.model_used
+    assert "frames" not in (res.verdict_reason or "")  # not listed as missing

@@ -81,8 +81,11 @@ class VideoV2Detector(VideoDetector):
 
     @property
     def model_used(self) -> str:
-        version = self.fusion_v2.info.get("version", "") if self.fusion_v2 else "untrained"
-        return f"video-v2 {version}: CLIP B/16 on face tracks and frames + Whisper layers + lip sync, calibrated fusion"
+        if self.fusion_v2 is None:
+            return "video-v2 untrained"
+        fused = [STREAM_NAMES.get(n, n) for n, w in self.fusion_v2.weights.items() if w > 0]
+        version = self.fusion_v2.info.get("version", "")
+        return f"video-v2 {version}: CLIP B/16 streams fused ({', '.join(fused)}), calibrated"
 
     def info(self) -> dict:
         out = {"name": "video-v2", "modality": "video", "loaded": self._loaded, "model_dir": str(self.model_dir)}
@@ -145,7 +148,8 @@ class VideoV2Detector(VideoDetector):
                                 face_tracks=tracks, deepfake_frame_ratio=round(ratio, 4))
         result.components = components(fusion, vector)
         result.anomalies = track_anomalies(fusion, tracks, payload)
-        missing = [STREAM_NAMES.get(c.name, c.name) for c in result.components if not c.used]
+        missing = [STREAM_NAMES.get(c.name, c.name) for c in result.components
+                   if c.fake_probability is None and fusion.weights.get(c.name, 0.0) > 0]
         if missing:
             note = "not measured in this clip: " + ", ".join(missing)
             result.verdict_reason = f"{result.verdict_reason}; {note}" if result.verdict_reason else note
@@ -217,13 +221,18 @@ def components(fusion: FusionV2, vector: dict) -> list[ComponentScore]:
     out = []
     for name, m in fusion.streams.items():
         X = m.matrix([vector])
-        used = contrib[name] is not None
-        p = float(_stream_p(m, X)[0]) if used else None
+        present = contrib[name] is not None
+        fused = present and fusion.weights.get(name, 0.0) > 0
+        p = float(_stream_p(m, X)[0]) if present else None
+        if not present:
+            reason = "absent in this clip (counts as neutral in the fusion)"
+        elif not fused:
+            reason = "measured, not in the fused score (fusion weight 0 by the training procedure)"
+        else:
+            reason = f"fusion weight {fusion.weights.get(name, 0.0):.3f}"
         out.append(ComponentScore(
-            name=name, used=used, fake_probability=None if p is None else round(p, 4),
-            weight=None if not used else round(abs(contrib[name]) / total, 4),
-            reason=(f"fusion weight {fusion.weights.get(name, 0.0):.3f}" if used
-                    else "absent in this clip (counts as neutral in the fusion)"),
+            name=name, used=fused, fake_probability=None if p is None else round(p, 4),
+            weight=round(abs(contrib[name]) / total, 4) if fused else None, reason=reason,
         ))
     return out
 

@@ -47,6 +47,19 @@ def test_video_becomes_h264_mp4_with_16k_audio(tmp_path, settings, fmt):
         assert sum(1 for _ in c.decode(v)) == 10
 
 
+def test_video_scaled_to_one_shorter_side(tmp_path):
+    import av
+
+    from detectors.evaluation.reencode import reencode_video
+
+    src = write_video(tmp_path / "v.mp4", seconds=1.0, size=(160, 120))
+    out = reencode_video(src, tmp_path / "x.mp4", max_seconds=10, short_side=240)
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height) == (320, 240)
+        assert sum(1 for _ in c.decode(v)) == 10
+
+
 def test_corrupt_input_raises_detection_error(tmp_path, settings):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)

@@ -59,8 +59,10 @@ def reencode_audio_mp3(src: str | Path, dst: str | Path, max_seconds: float, bit
     return Path(dst)
 
 
-def reencode_video(src: str | Path, dst: str | Path, max_seconds: float, crf: str = VIDEO_CRF) -> Path:
-    """Re-encode to H.264 MP4 at the source frame rate (cropped to even size), audio to 16 kHz mono AAC."""
+def reencode_video(src: str | Path, dst: str | Path, max_seconds: float, crf: str = VIDEO_CRF,
+                   short_side: int | None = None) -> Path:
+    """Re-encode to H.264 MP4 at the source frame rate (cropped to even size, or scaled to a
+    ``short_side`` px shorter side so that every clip shares one resolution), audio to 16 kHz mono AAC."""
     import av
 
     clip = load_audio(src, max_seconds * 1.5)  # None for a silent video
@@ -72,9 +74,11 @@ def reencode_video(src: str | Path, dst: str | Path, max_seconds: float, crf: st
         if not container.streams.video:
             raise CorruptMediaError("the file has no video stream")
         vin = container.streams.video[0]
-        w, h = vin.codec_context.width // 2 * 2, vin.codec_context.height // 2 * 2
-        if w < 2 or h < 2:
+        w0, h0 = vin.codec_context.width, vin.codec_context.height
+        if w0 < 2 or h0 < 2:
             raise CorruptMediaError("the video stream has no frame size")
+        scale = short_side / min(w0, h0) if short_side else 1.0
+        w, h = (int(round(w0 * scale / 2)) * 2, int(round(h0 * scale / 2)) * 2) if short_side else (w0 // 2 * 2, h0 // 2 * 2)
         rate = Fraction(vin.average_rate or vin.guessed_rate or 25).limit_denominator(1001)
         frames = 0
         with av.open(str(dst), "w", format="mp4") as out:
@@ -85,8 +89,10 @@ def reencode_video(src: str | Path, dst: str | Path, max_seconds: float, crf: st
                 for frame in container.decode(vin):
                     if frames / float(rate) > max_seconds:
                         break
-                    rgb = frame.to_ndarray(format="rgb24")
-                    if rgb.shape[0] < h or rgb.shape[1] < w:  # a frame of another size: scale it
+                    rgb = None if short_side else frame.to_ndarray(format="rgb24")
+                    if short_side:
+                        rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="BICUBIC").to_ndarray()
+                    elif rgb.shape[0] < h or rgb.shape[1] < w:  # a frame of another size: scale it
                         rgb = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
                     new = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
                     new.pts = frames

@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -29,47 +28,9 @@ SHORT_SIDE = 720
 
 def reencode_720p(src: Path, dst: Path, max_seconds: float, crf: str = "32") -> Path:
     """Decode, scale to a 720 px shorter side (even sizes), encode H.264 CRF 32 + 16 kHz AAC sound."""
-    import av
+    from detectors.evaluation.reencode import reencode_video
 
-    from detectors.errors import CorruptMediaError
-    from detectors.media import add_audio_stream, encode_audio, load_audio
-
-    clip = load_audio(src, max_seconds * 1.5)
-    with av.open(str(src)) as container:
-        if not container.streams.video:
-            raise CorruptMediaError("the file has no video stream")
-        vin = container.streams.video[0]
-        w0, h0 = vin.codec_context.width, vin.codec_context.height
-        scale = SHORT_SIDE / min(w0, h0)
-        w, h = int(round(w0 * scale / 2)) * 2, int(round(h0 * scale / 2)) * 2
-        rate = Fraction(vin.average_rate or vin.guessed_rate or 25).limit_denominator(1001)
-        frames = 0
-        with av.open(str(dst), "w", format="mp4") as out:
-            vout = out.add_stream("libx264", rate=rate, options={"crf": crf, "preset": "veryfast"})
-            vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
-            aout = add_audio_stream(out) if clip is not None and clip.samples.size else None
-            try:
-                for frame in container.decode(vin):
-                    if frames / float(rate) > max_seconds:
-                        break
-                    rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="BICUBIC").to_ndarray()
-                    new = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")  # fresh timestamps
-                    new.pts = frames
-                    frames += 1
-                    for packet in vout.encode(new):
-                        out.mux(packet)
-            except (av.error.FFmpegError, ValueError) as exc:
-                if frames == 0:
-                    raise CorruptMediaError(f"cannot decode video: {exc}") from exc
-            if frames == 0:
-                raise CorruptMediaError("the video decoded to no frames")
-            for packet in vout.encode(None):
-                out.mux(packet)
-            if aout is not None:
-                from detectors.media import AUDIO_SAMPLE_RATE
-
-                encode_audio(out, aout, clip.samples[: int(max_seconds * AUDIO_SAMPLE_RATE)], sample_format="fltp")
-    return dst
+    return reencode_video(src, dst, max_seconds, crf=crf, short_side=SHORT_SIDE)
 
 
 def register() -> None:

@@ -138,7 +138,7 @@ class Analysis:
         modalities: tuple[MediaType, ...] = ("image", "audio", "video")
         for analyzer in self.analyzers:
             for modality in modalities:
-                det = analyzer.detector(modality)
+                analyzer.detector(modality)  # loads its host part now, not on the first request
             self.free.put(analyzer)
         for modality in modalities:
             det = self.analyzers[0].detector(modality)

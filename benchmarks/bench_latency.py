@@ -1,11 +1,18 @@
 """Latency of /api/analyze per modality through the Serve graph vs. the library in-process.
 
-Usage: python benchmarks/bench_latency.py [--repeats 10]
+Usage: python benchmarks/bench_latency.py [--repeats 10] [--new-connection]
 Starts the real graph (serve_config.yaml sizes, local Ray with 2 CPUs), sends the same files
 sequentially through HTTP, then runs them through ``detectors.pipeline.Analyzer`` in this process,
-and prints p50/p95 for both, the graph's overhead, and the serialised bytes each request moved
-between processes, per hop (the ``X-Bytes-Moved`` header the ingress sets). Media: one test-split
-file per modality from ../shared/data when present, else generated files.
+and prints p50/p95 for both, the graph's overhead, where the graph's time went (the
+``Server-Timing`` header: intake, the Analysis call, its recipe and model calls, the ingress's
+total; the rest is the HTTP proxy and the client), and the serialised bytes each request moved
+between processes, per hop (the ``X-Bytes-Moved`` header). Media: one test-split file per modality
+from ../shared/data when present, else generated files.
+
+The client is one ``httpx.Client`` that keeps its connection alive, as any client library does.
+``--new-connection`` opens a new TCP connection per request instead (a fresh client per request,
+built before the clock starts: building an ``httpx.Client`` costs about 20 ms of SSL context and
+certifi loading on this machine, which is the client's cost, not the server's; it is printed).
 """
 
 from __future__ import annotations
@@ -58,8 +65,9 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--keep-alive", action="store_true",
-                        help="one HTTP connection for all requests (default: a new connection per request, as before)")
+    parser.add_argument("--new-connection", action="store_true",
+                        help="a new TCP connection per request (the client is built outside the timed section)")
+    parser.add_argument("--keep-alive", action="store_true", help="the default (one kept-alive connection)")
     args = parser.parse_args()
     import httpx
 
@@ -69,19 +77,26 @@ def main() -> int:
     media = pick_media(tmp)
     key, env = graph_env(tmp)
     graph: dict[str, list[float]] = {}
+    steps: dict[str, list[dict[str, float]]] = {}
     moved: dict[str, dict[str, int]] = {}
+    build_ms = client_build_ms()
     load_before = os.getloadavg()
     with serve_graph(env) as base, httpx.Client(timeout=300) as client:
-        post = client.post if args.keep_alive else httpx.post
+        headers = {"X-API-Key": key}
         for kind, path in media.items():
             body = {"media_url": str(path), "media_type": kind}
-            post(f"{base}/api/analyze", json=body, headers={"X-API-Key": key}, timeout=300)  # warm-up
+            client.post(f"{base}/api/analyze", json=body, headers=headers)  # warm-up
             times = []
+            steps[kind] = []
             for _ in range(args.repeats):
+                fresh = httpx.Client(timeout=300) if args.new_connection else None
                 t = time.perf_counter()
-                r = post(f"{base}/api/analyze", json=body, headers={"X-API-Key": key}, timeout=300)
+                r = (fresh or client).post(f"{base}/api/analyze", json=body, headers=headers)
                 times.append(time.perf_counter() - t)
+                if fresh is not None:
+                    fresh.close()
                 r.raise_for_status()
+                steps[kind].append(parse_timing(r.headers.get("server-timing", "")))
             graph[kind] = times
             moved[kind] = parse_moved(r.headers.get("x-bytes-moved", ""))
 
@@ -103,7 +118,8 @@ def main() -> int:
     print(f"\n/api/analyze latency, {args.repeats} sequential requests per modality; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; torch threads 1; load average "
           f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min); "
-          f"{'one kept-alive connection' if args.keep_alive else 'a new HTTP connection per request'}")
+          f"{'a new HTTP connection per request' if args.new_connection else 'one kept-alive connection'} "
+          f"(building an httpx.Client, not timed: {build_ms:.0f} ms)")
     print(f"{'modality':<8} {'file':<28} {'graph p50':>10} {'graph p95':>10} {'lib p50':>9} {'lib p95':>9} "
           f"{'overhead p50':>13} {'ratio':>6}")
     for kind, path in media.items():
@@ -111,11 +127,43 @@ def main() -> int:
         l50, l95 = statistics.median(library[kind]), pct(library[kind], 0.95)
         print(f"{kind:<8} {path.name[:28]:<28} {g50 * 1000:>8.0f}ms {g95 * 1000:>8.0f}ms {l50 * 1000:>7.0f}ms "
               f"{l95 * 1000:>7.0f}ms {(g50 - l50) * 1000:>11.0f}ms {g50 / l50:>6.2f}")
+    print("\nwhere the graph's time went, p50 per step in ms (Server-Timing; client = the client's time "
+          "minus the ingress's total: HTTP proxy, connection, client):")
+    names = ("intake", "analysis", "queue", "recipe", "models", "ingress")
+    print(f"{'modality':<8} " + " ".join(f"{n:>9}" for n in (*names, "client")))
+    for kind in media:
+        rows = steps[kind]
+        cells = [statistics.median([r.get(n, 0.0) for r in rows]) for n in names]
+        client_ms = statistics.median([t * 1000 - r.get("ingress", 0.0)
+                                       for t, r in zip(graph[kind], rows, strict=True)])
+        print(f"{kind:<8} " + " ".join(f"{c:>9.1f}" for c in (*cells, client_ms)))
     print("\nbytes moved between processes per request (serialised, by hop):")
     for kind, hops in moved.items():
         total = sum(hops.values())
         print(f"{kind:<8} {total / 1e6:>8.3f} MB  " + ", ".join(f"{h} {v / 1e3:.1f} kB" for h, v in sorted(hops.items())))
     return 0
+
+
+def client_build_ms(n: int = 5) -> float:
+    """Median milliseconds to build an ``httpx.Client`` (what ``httpx.post`` does on every call)."""
+    import httpx
+
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        httpx.Client().close()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def parse_timing(header: str) -> dict[str, float]:
+    """``name;dur=ms, name;dur=ms`` (a ``Server-Timing`` header) as {name: ms}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in header.split(","))):
+        name, _, rest = part.partition(";")
+        if rest.startswith("dur="):
+            out[name] = float(rest[4:])
+    return out
 
 
 def parse_moved(header: str) -> dict[str, int]:

@@ -41,13 +41,38 @@ def _replica_died(exc: BaseException) -> bool:
 class RemoteModels:
     """``ModelClient`` over the model deployments' handles, called from the recipe's thread.
 
-    Each call's arguments and answer are counted (serialised bytes) per hop for the request running
-    in the calling thread. A call whose model replica died under it is tried once more.
+    With the replica's event loop bound (``bind_loop``), each call is sent and awaited on that loop
+    (``await handle.method.remote(...)``, Serve's model composition) while the recipe's thread
+    waits for the answer; without one it falls back to a blocking ``.result()``. Each call's
+    arguments and answer are counted (serialised bytes) per hop, and its seconds as "models", for
+    the request running in the calling thread. A call whose model replica died under it is tried
+    once more.
     """
 
     def __init__(self, image_model: Any, audio_model: Any, hops: HopCounter | None = None) -> None:
         self.handles = {"image": image_model, "audio": audio_model}
         self.hops = hops or HopCounter()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Send model calls from this event loop (the replica's), not from the recipe's thread."""
+        self.loop = loop
+
+    def _send(self, handle: Any, method: str, args: tuple) -> Any:
+        loop = self.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return getattr(handle, method).remote(*args).result()
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:  # waiting here would block the very loop that must answer
+            raise RuntimeError("a recipe's model call must come from a worker thread, not the event loop")
+
+        async def call() -> Any:
+            return await getattr(handle, method).remote(*args)
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result()
 
     def _call(self, deployment: ModelName, method: str, *args: Any) -> Any:
         hop = f"analysis>{deployment}_model"
@@ -55,13 +80,15 @@ class RemoteModels:
         t = time.perf_counter()
         handle = self.handles[deployment]
         try:
-            out = getattr(handle, method).remote(*args).result()
+            out = self._send(handle, method, args)
         except Exception as exc:
             if not _replica_died(exc):
                 raise
             time.sleep(0.5)
-            out = getattr(handle, method).remote(*args).result()
-        metrics.stage(deployment, f"call_{method}", time.perf_counter() - t)
+            out = self._send(handle, method, args)
+        seconds = time.perf_counter() - t
+        metrics.stage(deployment, f"call_{method}", seconds)
+        self.hops.add_time("models", seconds)
         self.hops.add(f"{deployment}_model>analysis", wire_bytes(out))
         return out
 
@@ -107,6 +134,10 @@ async def run_with_progress(fn: Callable[[Callable[[str, float, dict], None]], A
             return
 
 
+def _no_report(stage: str, fraction: float, extra: dict) -> None:
+    """Progress nobody follows."""
+
+
 class _StageClock:
     """Seconds spent between a recipe's progress stages, recorded as ``deepfake_stage_seconds``."""
 
@@ -149,10 +180,13 @@ class Analysis:
         """The first host set's detector (tests patch it; they run Analysis with concurrency 1)."""
         return self.analyzers[0].detector(modality)
 
-    def _run(self, ref: MediaRef, progress: Callable[[str, float, dict], None]) -> tuple[AnalysisResult, dict]:
+    def _run(self, ref: MediaRef, progress: Callable[[str, float, dict], None]
+             ) -> tuple[AnalysisResult, dict, dict]:
+        """(result, bytes moved per hop by its model calls, seconds per step: queue, recipe, models)."""
         waited = time.perf_counter()
         analyzer = self.free.get()  # blocks while every host set is busy (at most max_ongoing_requests wait)
-        metrics.stage(ref.media_type, "queue", time.perf_counter() - waited)
+        queued = time.perf_counter() - waited
+        metrics.stage(ref.media_type, "queue", queued)
         clock = _StageClock(ref.media_type)
 
         def report(stage: str, fraction: float, extra: dict) -> None:
@@ -164,24 +198,29 @@ class Analysis:
                 start = time.perf_counter()
                 result = analyzer.analyze_ref(ref, report)
                 clock.mark("done")
-                metrics.stage(ref.media_type, "recipe", time.perf_counter() - start)
-                return result, dict(hops)
+                recipe = time.perf_counter() - start
+                metrics.stage(ref.media_type, "recipe", recipe)
+                timings = {"queue": queued, "recipe": recipe, **self.hops.timings()}
+                return result, dict(hops), timings
         finally:
             self.free.put(analyzer)
 
     async def analyze(self, ref: MediaRef) -> AsyncIterator[tuple]:
         """Stream ("progress", stage, fraction 0..1, extra) while the recipe runs, then
-        ("done", result, bytes moved per hop by this request's model calls)."""
+        ("done", result, bytes moved per hop by this request's model calls, seconds per step)."""
+        self.models.bind_loop(asyncio.get_running_loop())
         async for item in run_with_progress(lambda progress: self._run(ref, progress)):
             if item[0] == "done":
-                result, hops = item[1]
-                yield ("done", result, hops)
+                result, hops, timings = item[1]
+                yield ("done", result, hops, timings)
             else:
                 yield item
 
-    async def analyze_once(self, ref: MediaRef) -> tuple[AnalysisResult, dict]:
-        """The same analysis without a progress stream (nobody follows it): (result, bytes per hop)."""
-        return await asyncio.to_thread(self._run, ref, lambda stage, fraction, extra: None)
+    async def analyze_once(self, ref: MediaRef) -> tuple[AnalysisResult, dict, dict]:
+        """The same analysis without a progress stream (nobody follows it): (result, bytes per hop,
+        seconds per step)."""
+        self.models.bind_loop(asyncio.get_running_loop())
+        return await asyncio.to_thread(self._run, ref, _no_report)
 
     def info(self) -> dict:
         """The detectors this replica hosts (their prepare / fuse parts) and their versions."""

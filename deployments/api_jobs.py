@@ -32,6 +32,7 @@ from deployments.api import (
     MULTIPART_OVERHEAD,
     AnalyzeRequest,
     ApiKey,
+    Scratch,
     Service,
     _save_upload,
 )
@@ -115,7 +116,7 @@ def _too_many(n: int, limit: int, hint: str) -> InvalidRequestError:
     return InvalidRequestError(f"{n} items is over the limit of {limit}; {hint}", limit=limit, items=n)
 
 
-async def read_batch(request: Request, settings: Settings, limit: int, dest: Path, hint: str) -> BatchBody:
+async def read_batch(request: Request, settings: Settings, limit: int, dest: Path | Scratch, hint: str) -> BatchBody:
     """JSON ``{"media_list": [...]}`` or multipart ``file`` fields (saved into ``dest``), at most
     ``limit`` items; raises ``InvalidRequestError`` (400) beyond it."""
     ctype = request.headers.get("content-type", "")
@@ -139,7 +140,8 @@ async def read_batch(request: Request, settings: Settings, limit: int, dest: Pat
     return BatchBody(items, body.job_id)
 
 
-async def _read_multipart(request: Request, settings: Settings, limit: int, dest: Path, hint: str) -> BatchBody:
+async def _read_multipart(request: Request, settings: Settings, limit: int, dest: Path | Scratch,
+                          hint: str) -> BatchBody:
     declared = request.headers.get("content-length")
     cap = limit * (settings.max_upload_bytes + MULTIPART_OVERHEAD)
     if declared and declared.isdigit() and int(declared) > cap:
@@ -160,6 +162,7 @@ async def _read_multipart(request: Request, settings: Settings, limit: int, dest
         media_type = media_type if isinstance(media_type, str) and media_type else None
         intake.parse_media_type(media_type)  # a bad value is the whole request's error
         job_id = form.get("job_id")
+        dest = Path(dest)  # a lazy Scratch is made here
         dest.mkdir(parents=True, exist_ok=True)
         items = []
         for i, upload in enumerate(uploads):
@@ -202,7 +205,7 @@ async def analyze_item(service: Service, item: NewItem, job_id: str | None) -> d
 async def run_batch_request(service: Service, request: Request) -> dict:
     """``POST /api/batch-analyze``: all items concurrently (they spread over the model replicas)."""
     settings = service.settings
-    scratch = intake.new_scratch_dir(settings, prefix="batch-")
+    scratch = Scratch(settings, prefix="batch-")  # made only for multipart uploads
     try:
         body = await read_batch(request, settings, settings.max_batch_items, scratch,
                                 "send fewer items, or submit a job (POST /api/jobs) or use deepfake-batch")
@@ -214,7 +217,7 @@ async def run_batch_request(service: Service, request: Request) -> dict:
 
         items = await asyncio.gather(*(one(i, it) for i, it in enumerate(body.items)))
     finally:
-        intake.remove_scratch(scratch)
+        scratch.remove()
     failed = sum(1 for it in items if not it["ok"])
     return {"results": items, "total": len(items), "succeeded": len(items) - failed, "failed": failed}
 

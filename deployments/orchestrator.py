@@ -9,6 +9,7 @@ deployment handles, so it can be tested with stand-in handles.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,21 +77,26 @@ class Orchestrator:
     def __init__(self, handles: GraphHandles) -> None:
         self.h = handles
 
-    async def analyze(self, ref: MediaRef, emit: Emit = no_emit, follow: bool = True) -> AnalysisResult:
+    async def analyze(self, ref: MediaRef, emit: Emit = no_emit, follow: bool = True,
+                      timings: dict[str, float] | None = None) -> AnalysisResult:
         """Relay the Analysis deployment's progress (``follow``; else one plain call); the result
-        carries the bytes moved per hop."""
+        carries the bytes moved per hop. ``timings``, when given, gets the seconds of the Analysis
+        call ("analysis") and the steps Analysis reports ("queue", "recipe", "models")."""
         progress = Progress(emit)
-        await progress.at("fetched", 10, f"{ref.media_type} ({ref.format}, {ref.size_bytes} bytes) received")
+        if follow:
+            await progress.at("fetched", 10, f"{ref.media_type} ({ref.format}, {ref.size_bytes} bytes) received")
         hops = {"ingress>analysis": wire_bytes(ref)}
+        start = time.perf_counter()
         if not follow:
             answer = await self.h.analysis.analyze_once.remote(ref)
-            result, model_hops = answer
+            result, model_hops, steps = answer
             hops.update(model_hops)
             hops["analysis>ingress"] = wire_bytes(answer)
             result.set_transfer(hops)
-            await progress.at("complete", 100, "analysis complete")
+            _add_timings(timings, time.perf_counter() - start, steps)
             return result
         result = None
+        steps = {}
         streamed = 0
         async for item in self.h.analysis.options(stream=True).analyze.remote(ref):
             streamed += wire_bytes(item)
@@ -101,11 +107,18 @@ class Orchestrator:
                     message = f"scored {len(extra['scores'])} input(s)"
                 await progress.at(stage, 100.0 * fraction, message, extra or None)
             else:
-                result, model_hops = item[1], item[2]
+                result, model_hops, steps = item[1], item[2], item[3]
                 hops.update(model_hops)
         if not isinstance(result, AnalysisResult):
             raise RuntimeError("the analysis finished without a result")
         hops["analysis>ingress"] = streamed
         result.set_transfer(hops)
+        _add_timings(timings, time.perf_counter() - start, steps)
         await progress.at("complete", 100, "analysis complete")
         return result
+
+
+def _add_timings(timings: dict[str, float] | None, analysis_s: float, steps: dict[str, float]) -> None:
+    if timings is not None:
+        timings["analysis"] = analysis_s
+        timings.update(steps)

@@ -208,9 +208,16 @@ class _Delayed:
             def __init__(self, args: tuple, kwargs: dict) -> None:
                 self.args, self.kwargs = args, kwargs
 
-            def result(self, timeout_s: float | None = None) -> Any:  # the Analysis deployment's sync call
+            def result(self, timeout_s: float | None = None) -> Any:  # a blocking call from a thread
                 time.sleep(delay)
                 return method.remote(*self.args, **self.kwargs).result()
+
+            def __await__(self):  # the Analysis deployment awaits model calls on its event loop
+                async def delayed() -> Any:
+                    await asyncio.sleep(delay)
+                    return await method.remote(*self.args, **self.kwargs)
+
+                return delayed().__await__()
 
         class _M:
             @staticmethod

@@ -77,3 +77,22 @@ def test_v2_train_command_end_to_end(tmp_path, monkeypatch, settings):
     path = data / "image" / "fake" / "gan-a_000.png"
     res = det.analyze(MediaRef(path=str(path), media_type="image", format="png", size_bytes=path.stat().st_size))
     assert res.fake_probability is not None and 0.0 <= res.fake_probability <= 1.0
+
+
+def test_content_balance_section_renders_each_variant_and_the_inner_choice(tmp_path):
+    """The model card's content-confound section: a row per head variant, and the change the
+    inner-fold choice ("auto") makes against the base probe, from the experiment's JSON."""
+    import json
+
+    from detectors.image.v2_card import content_balance_section
+
+    assert content_balance_section(tmp_path / "absent.json") == []
+    row = {"mean": 0.6, "min": 0.3, "per_fold": {}}
+    strata = {"faces": {"auc": 0.41, "n_real": 5, "n_fake": 5}, "scenes": {"auc": None, "n_real": 0, "n_fake": 0}}
+    table = {"h base": row, "h null16": {"mean": 0.65, "min": 0.46, "per_fold": {}}, "h auto": {"mean": 0.62, "min": 0.35, "per_fold": {}}}
+    f = tmp_path / "cb.json"
+    f.write_text(json.dumps({"n": 10, "table": {"as-is": table, "jpeg90": table},
+                             "strata": {"jpeg90": {k: strata for k in table}}, "auto_pick": {"h": ["base", "null16"]}}))
+    text = "\n".join(content_balance_section(f))
+    assert "| h null16 | 0.650 (0.46) | 0.650 (0.46) | 0.410 | – |" in text
+    assert "moves the JPEG q90 mean by +0.020 and the worst fold by +0.050 (picks per fold: base, null16)" in text

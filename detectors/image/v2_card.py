@@ -59,6 +59,38 @@ def strata_section(strata: dict[str, dict[str, dict]]) -> list[str]:
     return lines
 
 
+def content_balance_section(result_file: Path) -> list[str]:
+    """Training against the content confound (``experiments/image/content_balance.py`` results): each
+    variant's LOGO means beside the within-content AUCs of its held-out scores."""
+    import json
+
+    if not Path(result_file).exists():
+        return []
+    d = json.loads(Path(result_file).read_text())
+    lines = ["## Training against the content confound (not adopted)", "",
+             f"Reals and fakes differ in content (face datasets and scene sets against GAN faces and diffusion art). "
+             f"Variants of the whole-image probes trained to ignore content, same 7 folds, {d['n']} rows "
+             "(`python experiments/image/content_balance.py --json experiments/image/results/content_balance.json`): "
+             "`match K a`: within each of K content clusters (k-means on the training rows' projected embeddings) "
+             "the reals' and fakes' weights are pulled to the smaller total (a = share of the excess kept); "
+             "`null K`: the K cluster means' directions projected out of the features; `auto`: the variant with the "
+             "best inner leave-one-family-out AUC per outer fold (what a trainer could ship).", "",
+             "| head variant | as-is mean AUC (worst) | JPEG q90 mean AUC (worst) | q90 within faces | q90 within scenes |",
+             "|---|---|---|---|---|"]
+    for name, a in d["table"]["as-is"].items():
+        j, st = d["table"]["jpeg90"][name], d["strata"]["jpeg90"][name]
+        cells = [f"{st[k]['auc']:.3f}" if st[k]["auc"] is not None else "–" for k in ("faces", "scenes")]
+        lines.append(f"| {name} | {a['mean']:.3f} ({a['min']:.2f}) | {j['mean']:.3f} ({j['min']:.2f}) | "
+                     + " | ".join(cells) + " |")
+    for head in sorted({n.rsplit(" ", 1)[0] for n in d["table"]["jpeg90"]}):
+        base, auto = d["table"]["jpeg90"].get(f"{head} base"), d["table"]["jpeg90"].get(f"{head} auto")
+        if base and auto:
+            lines.append(f"\n{head}: the inner-fold choice moves the JPEG q90 mean by {auto['mean'] - base['mean']:+.3f} "
+                         f"and the worst fold by {auto['min'] - base['min']:+.3f} (picks per fold: "
+                         f"{', '.join(d.get('auto_pick', {}).get(head, []))}).")
+    return lines + [""]
+
+
 def learning_curve_section(curve_files: list[Path], final: dict[str, dict[str, list[dict]]] | None = None,
                            final_cap: int | None = None, final_n: int | None = None) -> list[str]:
     """What more data buys: the whole-image CLIP probes' LOGO means at smaller caps

@@ -1,7 +1,8 @@
 """Extract the whole-image CLIP view (UnivFD's setting: the image resized to 224 px, one CLIP pass)
 over as much of the corpus as the time allows, as-is and JPEG q90, into the feature cache.
 
-    nohup .venv/bin/python experiments/image/extract_whole.py --cap 600 --until 06:45 > /tmp/img_whole.log 2>&1 &
+    nohup .venv/bin/python experiments/image/extract_whole.py --cap 600 --until 06:45 --shard 0/2 > /tmp/img_whole0.log 2>&1 &
+    nohup .venv/bin/python experiments/image/extract_whole.py --cap 600 --until 06:45 --shard 1/2 > /tmp/img_whole1.log 2>&1 &
 
 Files are visited rank by rank within their group (fake family / real source, sha256 order, the
 same order as ``v2_data.load_rows``' cap): after k rounds the cache holds exactly the cap-k
@@ -52,9 +53,11 @@ def main() -> None:
     ap.add_argument("--until", default="", help="HH:MM UTC: stop after the round in progress at that time")
     ap.add_argument("--limit", type=int, default=0, help="stop after this many files (throughput check)")
     ap.add_argument("--manifest", type=Path, default=None)
+    ap.add_argument("--shard", default="0/1", help="i/n: this process takes every n-th file from the i-th (n processes, one per core)")
     args = ap.parse_args()
     rows = load_rows(args.manifest or default_manifest(), cap=args.cap)
-    order = ranked(rows)
+    shard, n_shards = map(int, args.shard.split("/"))
+    order = ranked(rows)[shard::n_shards]
     stop_at = deadline(args.until) if args.until else float("inf")
     stream = stream_factory("clip")(**WHOLE_ONLY)
     stream.load()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from detectors.evaluation.metrics import ece
 from detectors.image.anomalies import FeatureRanges
 from detectors.image.fusion import Fusion, fit_fusion
-from detectors.image.metrics import ece, summary
+from detectors.image.metrics import summary
 
 
 def _ranges() -> FeatureRanges:
@@ -59,7 +60,7 @@ def test_fusion_weights_are_non_negative_and_calibrated(tmp_path):
     # calibrated on fresh data from the same distribution
     test_rows, ty = _component_rows(3000, seed=1)
     p = np.array([fusion.probability(r) for r in test_rows])
-    assert ece(p, ty) < 0.06
+    assert ece(ty, p) < 0.06
     m = summary(p, ty, fusion.threshold)
     assert m["auc"] > 0.8 and abs(m["tpr"] - m["tnr"]) < 0.1  # EER threshold balances the errors
     fusion.save(tmp_path / "fusion.json")
@@ -71,7 +72,7 @@ def test_fusion_weights_are_non_negative_and_calibrated(tmp_path):
 def test_ece_and_summary_on_known_values():
     p = np.array([0.9, 0.9, 0.1, 0.1])
     y = np.array([1, 1, 0, 0])
-    assert ece(p, y) == pytest.approx(0.1)
+    assert ece(y, p) == pytest.approx(0.1)
     m = summary(p, y, 0.5)
     assert m["auc"] == 1.0 and m["eer"] == 0.0 and m["accuracy"] == 1.0
     assert summary(np.array([0.2]), np.array([1]), 0.5)["tpr"] == 0.0

@@ -10,17 +10,16 @@ from detectors.evaluation import logo
 from detectors.image.v2_data import content_of
 from detectors.image.v2_logo import (
     ProbeConfig,
-    _standardiser,
     choose_probe,
     content_strata,
     fit_head,
-    ridge_path,
     usable_inner,
 )
+from detectors.training.probe import ridge_path, standardiser
 
 
 def _direct(X, y, w, lam, norm):
-    mean, scale = _standardiser(X, norm)
+    mean, scale = standardiser(X, norm)
     Z = (X - mean) / scale
     t = np.where(y == 1, 1.0, -1.0)
     zm = (w[:, None] * Z).sum(0) / w.sum()
@@ -43,8 +42,8 @@ def test_ridge_path_solves_the_weighted_ridge_problem(n, d, norm):
 
 def test_center_keeps_the_feature_geometry_std_does_not():
     X = np.random.default_rng(0).normal(size=(50, 4)) * np.array([1.0, 10.0, 0.1, 1.0])
-    _, s_std = _standardiser(X, "std")
-    _, s_center = _standardiser(X, "center")
+    _, s_std = standardiser(X, "std")
+    _, s_center = standardiser(X, "center")
     assert len(set(np.round(s_center, 12))) == 1  # one global scale
     assert s_std.max() / s_std.min() > 50
 

@@ -36,6 +36,7 @@ from detectors.training.probe import (
     choose_C,
     fit_nonnegative_fusion,
     inner_folds,
+    ridge_path,
 )
 
 log = logging.getLogger(__name__)
@@ -156,40 +157,12 @@ def load_features(paths: Sequence[str], streams: Sequence[str], view: str, seed:
 RIDGE_ALPHAS = (10.0, 100.0, 1000.0)  # on a Gram matrix whose diagonal is about the number of rows
 
 
-def _ridge_path(X: np.ndarray, y: np.ndarray, w: np.ndarray, alphas: Sequence[float]) -> list[LinearProbe]:
-    """Weighted ridge regression on +-1 targets over standardised features, for several alphas.
-
-    One eigendecomposition of the weighted Gram matrix serves every alpha, so a fit costs about as
-    much as one pass of sklearn's solver iteration loop and choosing alpha is cheap. The result is
-    stored as the core's ``LinearProbe`` (same standardise-then-dot scoring; decision values on
-    the ridge's scale, calibrated later by the fusion and Platt).
-    """
-    X = np.asarray(X, dtype=np.float64)
-    mean = np.nan_to_num(np.nanmean(X, axis=0))
-    sd = np.nanstd(X, axis=0)
-    scale = np.where(np.isfinite(sd) & (sd > 1e-8), sd, 1.0)
-    Z = np.nan_to_num((X - mean) / scale, nan=0.0, posinf=0.0, neginf=0.0)
-    wn = np.asarray(w, dtype=np.float64) / np.mean(w)
-    t = 2.0 * np.asarray(y, dtype=np.float64) - 1.0
-    zbar = wn @ Z / wn.sum()
-    tbar = float(wn @ t / wn.sum())
-    Zc = Z - zbar
-    Zw = Zc * wn[:, None]
-    evals, V = np.linalg.eigh(Zw.T @ Zc)
-    Vb = V.T @ (Zw.T @ (t - tbar))
-    out = []
-    for a in alphas:
-        coef = V @ (Vb / (np.maximum(evals, 0.0) + a))
-        out.append(LinearProbe(C=float(a), mean_=mean, scale_=scale, coef_=coef, intercept_=tbar - float(zbar @ coef)))
-    return out
-
-
 class RidgeMoments:
     """Per-class weighted moments of one feature matrix, computed once: a ridge fit on any set of
     whole groups (a fold's training families and real sources) then costs a subtraction of the
     left-out rows and a Cholesky solve per alpha, instead of a Gram matrix over every row.
 
-    Gives the same probe as ``_ridge_path`` with ``balanced_weights`` (groups are never split by
+    Gives the same probe as the core's ``probe.ridge_path`` with ``balanced_weights`` (groups are never split by
     the folds, so a row's group count is the same in every training set).
     """
 
@@ -253,7 +226,7 @@ class RidgeMoments:
         probes = []
         for a in alphas:
             coef = sl.cho_solve(sl.cho_factor(G + a * np.eye(len(G)), check_finite=False), bz, check_finite=False)
-            probes.append(LinearProbe(C=float(a), mean_=mean, scale_=scale, coef_=coef, intercept_=tbar - float(zbar @ coef)))
+            probes.append(LinearProbe(C=1.0 / a, mean_=mean, scale_=scale, coef_=coef, intercept_=tbar - float(zbar @ coef)))
         return probes
 
 
@@ -335,7 +308,7 @@ class GroupMoments(RidgeMoments):
         probes = []
         for a in alphas:
             coef = sl.cho_solve(sl.cho_factor(G + a * np.eye(len(G)), check_finite=False), bz, check_finite=False)
-            probes.append(LinearProbe(C=float(a), mean_=mean, scale_=scale, coef_=coef, intercept_=tbar - float(zbar @ coef)))
+            probes.append(LinearProbe(C=1.0 / a, mean_=mean, scale_=scale, coef_=coef, intercept_=tbar - float(zbar @ coef)))
         return probes
 
 
@@ -350,7 +323,7 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.nda
     for tr, te in inner_folds(rows, idx, 3, seed):
         if len(np.unique(y[tr])) < 2:
             continue
-        path = moments.fit(tr, alphas) if moments is not None else _ridge_path(X[tr], y[tr], balanced_weights(rows, tr, power), alphas)
+        path = moments.fit(tr, alphas) if moments is not None else ridge_path(X[tr], y[tr], balanced_weights(rows, tr, power), alphas)
         for j, probe in enumerate(path):
             oof[te, j] = probe.score(X[te])
     o = oof[idx]
@@ -361,7 +334,7 @@ def fit_ridge(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.nda
         alpha = float(alphas[j])
     else:
         j = list(alphas).index(alpha) if alpha in alphas else None
-    probe = (moments.fit(idx, [alpha]) if moments is not None else _ridge_path(X[idx], y[idx], balanced_weights(rows, idx, power), [alpha]))[0]
+    probe = (moments.fit(idx, [alpha]) if moments is not None else ridge_path(X[idx], y[idx], balanced_weights(rows, idx, power), [alpha]))[0]
     return probe, alpha, (o[:, j] if j is not None else np.full(len(idx), np.nan))
 
 

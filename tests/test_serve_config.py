@@ -58,7 +58,7 @@ def test_checker_catches_misspelled_keys(config):
 
     broken = copy.deepcopy(config)
     dep = broken["applications"][0]["deployments"][2]
-    dep["autoscaling_config"]["target_num_ongoing_requests_per_replica"] = 3
+    dep.setdefault("autoscaling_config", {})["target_num_ongoing_requests_per_replica"] = 3
     dep["max_concurrent_queries"] = 4
     assert len(unknown_keys(broken)) == 2
 
@@ -89,8 +89,9 @@ def test_fits_two_cores_and_has_back_pressure(config):
     for d in deps:
         if d["name"] != "Ingress":
             assert d.get("max_queued_requests", -1) > 0, d["name"]
-    models = [d for d in deps if d["name"] in ("ImageModel", "AudioModel")]
-    assert all("autoscaling_config" in d for d in models)
+    # Fixed counts on the 2-core machine (the cluster autoscales them: k8s/sync_serve_config.py).
+    counted = {d["name"]: d.get("num_replicas") for d in deps}
+    assert counted["Analysis"] >= 2 and counted["ImageModel"] >= 1 and counted["AudioModel"] >= 1
 
 
 def test_builder_is_callable_the_way_serve_run_calls_it():

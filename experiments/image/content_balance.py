@@ -41,10 +41,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from probe_scale import CONDS, cached_whole, fold_aucs, strata, summ  # noqa: E402
+from probe_scale import CONDS, cached_rows, fold_aucs, strata, summ  # noqa: E402
 
-from detectors.evaluation import logo, metrics  # noqa: E402
-from detectors.image.v2_data import default_manifest, load_rows  # noqa: E402
+from detectors.evaluation import metrics  # noqa: E402
 from detectors.image.v2_logo import RIDGE_LAMBDAS, ridge_path, usable_inner  # noqa: E402
 from detectors.image.v2_model import HEADS, head_matrix  # noqa: E402
 from detectors.training.probe import balanced_weights  # noqa: E402
@@ -132,13 +131,7 @@ def main() -> None:
     def log(m: str) -> None:
         print(f"[{time.time() - t0:6.0f} s] {m}", flush=True)
 
-    rows = load_rows(default_manifest(), cap=args.cap)
-    feats, ok = cached_whole([r["path"] for r in rows])
-    keep = np.flatnonzero(ok)
-    rows = [rows[i] for i in keep]
-    feats = {v: {k: m[keep] for k, m in f.items()} for v, f in feats.items()}
-    y = np.array([1 if r["label"] == "fake" else 0 for r in rows])
-    folds = logo.logo_folds(rows)
+    rows, feats, y, ok, folds = cached_rows(args.cap)
     log(f"{len(rows)} rows with features ({int(y.sum())} fake) of {len(ok)}; folds {[f.name for f in folds]}")
     proj_unit = unit(feats["as-is"]["whole.proj"])
     heads = args.heads.split(",")

@@ -82,14 +82,20 @@ def strata(y: np.ndarray, rows, folds, scores: dict[int, np.ndarray]) -> dict:
     return content_strata(y, [content_of(r) for r in rows], folds, scores)
 
 
-def run_cap(cap: int, heads: list[str], configs: dict[str, tuple[ProbeConfig, ...]], inner_kind: str, log) -> dict:
+def cached_rows(cap: int) -> tuple[list[dict], dict[str, dict[str, np.ndarray]], np.ndarray, np.ndarray, list]:
+    """The capped image rows that have cached whole-image features: rows, features per view, labels,
+    the ok mask over the capped rows, and the LOGO folds over them."""
     rows = load_rows(default_manifest(), cap=cap)
     feats, ok = cached_whole([r["path"] for r in rows])
     keep = np.flatnonzero(ok)
     rows = [rows[i] for i in keep]
     feats = {v: {k: m[keep] for k, m in f.items()} for v, f in feats.items()}
     y = np.array([1 if r["label"] == "fake" else 0 for r in rows])
-    folds = logo.logo_folds(rows)
+    return rows, feats, y, ok, logo.logo_folds(rows)
+
+
+def run_cap(cap: int, heads: list[str], configs: dict[str, tuple[ProbeConfig, ...]], inner_kind: str, log) -> dict:
+    rows, feats, y, ok, folds = cached_rows(cap)
     log(f"cap {cap}: {len(rows)} rows with features ({int(y.sum())} fake) of {len(ok)}; folds {[f.name for f in folds]}")
     res: dict = {"cap": cap, "n": len(rows), "n_fake": int(y.sum()), "n_missing": int((~ok).sum()),
                  "folds": [{"name": f.name, "n_test": len(f.test), "test_real_sources": list(f.test_real_sources)} for f in folds],

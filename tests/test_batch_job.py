@@ -263,3 +263,19 @@ def test_a_detector_that_cannot_load_gives_error_rows_for_its_files_only(standin
     assert rows["a.png"]["error"] == "model_not_ready" and "image detector" in rows["a.png"]["message"]
     assert rows["d.mp4"]["error"] == "model_not_ready"  # a video's frames need the image detector
     assert rows["c.wav"]["ok"] is True
+
+
+def test_a_local_file_needs_no_scratch_folder(standins, folder, monkeypatch):
+    """Only a download gets a scratch folder (removing an empty folder costs ~4 ms per file here)."""
+    import detectors.intake
+    from deployments.batch_job import FileAnalyzer
+
+    made: list[Path] = []
+    real = detectors.intake.new_scratch_dir
+    monkeypatch.setattr(detectors.intake, "new_scratch_dir", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    worker = FileAnalyzer({"allow_local_paths": True, "local_path_roots": []})  # as main() makes it
+    rows = [worker.analyze_one(str(folder / name)) for name in ("a.png", "c.wav", "corrupt.jpg")]
+    assert [r["ok"] for r in rows] == [True, True, False]
+    assert made == []
+    row = worker.analyze_one("http://127.0.0.1:9/x.png")  # nothing listens there: an error row
+    assert row["ok"] is False and len(made) == 1 and not made[0].exists()

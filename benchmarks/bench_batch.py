@@ -364,9 +364,7 @@ def main() -> int:
     files_list = work / "files.txt"
     files_list.write_text("\n".join(files) + "\n")
     roots = sorted({str(Path(f).parent) for f in files}) if a.data == "generated" else [str(SHARED)]
-    from deployments.replica import serve_env
-
-    env = {**os.environ, **serve_env(), "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "ALLOW_LOCAL_PATHS": "true",
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "ALLOW_LOCAL_PATHS": "true",
            "LOCAL_PATH_ROOTS": json.dumps(roots), "UPLOAD_FOLDER": str(work / "scratch"),
            "LOG_DIR": str(work / "logs"), "MAX_BATCH_ITEMS": os.environ.get("MAX_BATCH_ITEMS", "10"),
            "RATE_LIMIT_PER_MINUTE": "0", "PYTHON_SERVICE_API_KEY": "", "RAY_DEDUP_LOGS": "0"}

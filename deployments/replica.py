@@ -5,25 +5,6 @@ from __future__ import annotations
 from detectors.logs import setup_logging
 from detectors.settings import Settings, get_settings
 
-# Ray Serve's own switches for fewer thread hops per request, read by every Ray process at start
-# (so they go into the environment before Ray starts: deepfake-serve, the k8s ConfigMap, the
-# tests' and benchmarks' graphs): a replica runs its methods on its main event loop instead of a
-# second thread's, and a handle routes on the caller's loop instead of a router thread's. Measured
-# on the 2-core machine: 10-40 ms less per /api/analyze (docs/serving.md). Needs every model call
-# from a replica to be awaited on its loop (deployments/analysis.py does), never ``.result()``.
-SERVE_ENV: dict[str, str] = {
-    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
-    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
-}
-
-
-def serve_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """``SERVE_ENV`` under what ``environ`` (default: this process's) already sets."""
-    import os
-
-    current = os.environ if environ is None else environ
-    return {k: current.get(k, v) for k, v in SERVE_ENV.items()}
-
 
 def replica_settings(uses_torch: bool = True) -> Settings:
     """The process-wide settings, logging set up; ``uses_torch``: set torch's threads deliberately

@@ -27,9 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("PYTHONPATH", str(ROOT))
-    from deployments.replica import serve_env
-
-    os.environ.update(serve_env())  # Serve's fewer-thread-hops switches, unless set otherwise
     serve_bin = shutil.which("serve") or str(Path(sys.executable).parent / "serve")
     os.chdir(ROOT)
     os.execv(serve_bin, [serve_bin, "run", args.config])

@@ -21,9 +21,8 @@ def serve_graph(env: dict[str, str], overrides: dict[str, dict] | None = None, t
     from ray import serve
 
     from deployments.app import build_graph, deployment_options
-    from deployments.replica import serve_env
 
-    env = {"RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "PYTHONPATH": ROOT, **serve_env(), **env}
+    env = {"RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "PYTHONPATH": ROOT, **env}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     from detectors.settings import get_settings

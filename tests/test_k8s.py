@@ -39,7 +39,7 @@ CORE_KINDS = {
     "Ingress": "io.k8s.api.networking.v1.Ingress",
 }
 # Environment variables the containers get that are not fields of detectors.settings.Settings.
-NON_SETTINGS_ENV = {"HF_HUB_OFFLINE", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP"}
+NON_SETTINGS_ENV = {"HF_HUB_OFFLINE"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,14 +495,6 @@ def test_settings_come_from_the_configmap_and_the_secret() -> None:
         Settings(_env_file=None, **values)
     settings = Settings(_env_file=None, **values, python_service_api_key="k", secret_key="s")
     assert settings.environment == "production"
-
-
-def test_every_ray_pod_gets_the_serve_switches() -> None:
-    """Serve's fewer-thread-hops switches reach every Ray container, as deepfake-serve sets them."""
-    from deployments.replica import SERVE_ENV
-
-    config = by_kind("ConfigMap")
-    assert {k: config["data"].get(k) for k in SERVE_ENV} == SERVE_ENV
 
 
 def test_every_ray_pod_has_the_same_config_revision() -> None:

@@ -7,15 +7,15 @@
 For each clip it times, on this machine's CPU:
 - decode only: indexing the clip + decoding exactly the frames the analysis decodes (the sampled
   snippets and the lip window), nothing else;
-- every analysis stage as the pipeline runs them (preprocess: decode + faces + crops; temporal;
-  the image model on the face crops; the sound track through the audio detector; fusion);
+- every step of the video recipe, run by the recipe itself (``Analyzer.analyze_ref``) and timed
+  from its progress stages (prepare: decode + faces + crops; temporal; the image model on the face
+  crops; the sound track through the audio recipe; fusion);
 - for reference, decoding every frame of the clip.
 and prints a table with seconds, seconds per minute of video and the ratio to decode-only, and the
 real-time factor (analysis seconds per second of video; the target is under 0.3 on 2 cores).
-For ``video-v2`` the preprocess stage holds the whole per-clip analysis (faces, CLIP on crops,
-Whisper layers); its image-model stage is empty.
-The image and audio detectors are the configured ones (``IMAGE_DETECTOR`` / ``AUDIO_DETECTOR``);
-one that cannot load (no trained weights yet) is reported and its stage skipped.
+For ``video-v2`` the prepare step holds the whole per-clip analysis (faces, CLIP on crops,
+Whisper layers); its image-model step is empty (left out of the table).
+The image and audio detectors are the configured ones (``IMAGE_DETECTOR`` / ``AUDIO_DETECTOR``).
 """
 
 from __future__ import annotations
@@ -48,17 +48,6 @@ def generated_clip(seconds: float, fps: float) -> Path:
     return path
 
 
-def _try_load(name: str, settings):
-    from detectors.base import create
-
-    try:
-        det = create(name, settings=settings)
-        det.load()
-        return det, None
-    except (FileNotFoundError, KeyError, RuntimeError, ValueError) as exc:
-        return None, f"{name} not available ({type(exc).__name__}: {str(exc)[:80]})"
-
-
 def decode_only(path: Path, max_frames: int, lip_start: float | None, lip_frames: int) -> float:
     """Index + decode exactly the frames the analysis decodes (same plan, same reader, no analysis)."""
     from detectors.video.detector import ANALYSIS_MAX_SIDE, DECODE_THREADS
@@ -87,35 +76,43 @@ def decode_everything(path: Path) -> float:
     return time.perf_counter() - t
 
 
-def analyse(path: Path, video, image, audio) -> tuple[dict[str, float], dict]:
-    """One analysis, stage by stage, exactly as ``Analyzer._analyze_video`` runs them."""
-    from detectors.media import make_media_ref
-    from detectors.pipeline import infer_in_chunks
+# Progress stages of the video recipe (``detectors/recipes/base.py``) that end a step; the time up to
+# any other stage (the detector's own prepare stages) counts as prepare, after the last one as fusion.
+STEP_ENDS = {"video_temporal": "temporal (flow, jitter, flicker, lip sync)",
+             "video_faces_scored": "image model (face crops)", "video_audio": "sound track (audio recipe)",
+             "aggregating": "fusion (postprocess)"}
+PREPARE = "prepare (decode, faces, crops, lip window; video-v2: CLIP, Whisper)"
 
-    times: dict[str, float] = {}
-    t = time.perf_counter()
-    ref = make_media_ref(path, "video")
-    prepared = video.preprocess(ref)
-    times["preprocess (decode, faces, crops, lip window)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    prepared.payload["temporal"] = video.temporal(prepared)
-    times["temporal (flow, jitter, flicker, lip sync)"] = time.perf_counter() - t
-    scores: list[float] = []
-    if image is not None and prepared.model_inputs:
-        t = time.perf_counter()
-        scores = infer_in_chunks(image, prepared.model_inputs)
-        times[f"image model ({len(scores)} face crops)"] = time.perf_counter() - t
-    audio_result = None
-    if audio is not None and prepared.audio is not None:
-        t = time.perf_counter()
-        ap = audio.preprocess_clip(prepared.audio, ref)
-        audio_result = audio.postprocess(ap, infer_in_chunks(audio, ap.model_inputs))
-        times["audio track"] = time.perf_counter() - t
-    if image is not None:
-        t = time.perf_counter()
-        video.postprocess(prepared, scores, audio_result=audio_result)
-        times["fusion (postprocess)"] = time.perf_counter() - t
-    return times, prepared.payload
+
+def analyse(path: Path, analyzer) -> tuple[dict[str, float], object, dict]:
+    """One analysis by the video recipe itself (``Analyzer.analyze_ref``), timed per step from the
+    recipe's progress stages; returns (seconds per step, the result, the prepared payload, kept to
+    replay its decode plan)."""
+    from detectors.media import make_media_ref
+
+    video = analyzer.detector("video")
+    kept: list = []
+    preprocess = video.preprocess
+
+    def keep(*args, **kwargs):
+        kept.append(preprocess(*args, **kwargs))
+        return kept[-1]
+
+    times = {PREPARE: 0.0, **{name: 0.0 for name in STEP_ENDS.values()}}
+    last = [time.perf_counter()]
+
+    def mark(stage: str, fraction: float, extra: dict) -> None:
+        now = time.perf_counter()
+        times[STEP_ENDS.get(stage, PREPARE)] += now - last[0]
+        last[0] = now
+
+    video.preprocess = keep
+    try:
+        result = analyzer.analyze_ref(make_media_ref(path, "video"), mark)
+    finally:
+        del video.preprocess  # the bound method again
+    times[STEP_ENDS["aggregating"]] += time.perf_counter() - last[0]
+    return times, result, kept[0].payload
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,27 +132,24 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads or settings.torch_threads)
-    from detectors.base import create
-    from detectors.pipeline import detector_name
+    from detectors.pipeline import Analyzer
 
-    video = create(args.detector or settings.video_detector, settings=settings)
-    video.load()
-    image, image_note = _try_load(detector_name(settings, "image"), settings)
-    audio, audio_note = _try_load(detector_name(settings, "audio"), settings)
+    if args.detector:
+        settings = settings.model_copy(update={"video_detector": args.detector})
+    analyzer = Analyzer(settings)
+    video = analyzer.detector("video")
     clips = [Path(p) for p in args.video] if args.video else [generated_clip(args.seconds, args.fps)]
     # video-v2 samples its own number of snippets (its analyser's settings)
     n_frames = getattr(getattr(video, "analyser", None), "settings", settings).max_video_frames
     print(f"CPU: {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}, detector "
           f"{args.detector or settings.video_detector}, snippets {n_frames}, runs per clip: {args.repeat} (median)")
-    for note in (image_note, audio_note):
-        if note:
-            print(f"note: {note}; that stage is left out of the total")
     for clip in clips:
         runs: list[dict[str, float]] = []
         decodes: list[float] = []
         payload: dict = {}
+        analyse(clip, analyzer)  # warm-up: loads the image and audio detectors on first use
         for _ in range(max(1, args.repeat)):
-            times, payload = analyse(clip, video, image, audio)
+            times, result, payload = analyse(clip, analyzer)
             runs.append(times)
             lip = payload.get("lip")
             lip_frames = 0 if lip is None else len(lip["energy"])
@@ -164,12 +158,13 @@ def main(argv: list[str] | None = None) -> int:
         full = decode_everything(clip)
         v = payload["video"]
         minutes = v["duration"] / 60.0
-        stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        stages = {k: statistics.median(r[k] for r in runs) for k in runs[0] if any(r[k] for r in runs)}
         total = sum(stages.values())
         dec = statistics.median(decodes)
         print(f"\n{clip.name}: {v['width']}x{v['height']} {v['codec']}, {v['duration']:.1f} s, {v['totalFrames']} frames, "
               f"{v['keyframes']} key frames; analysed {len(payload['samples'])} snippets, "
-              f"{payload['summary']['faces']} face crops, decoded {payload['decode']['decodedFrames']} frames")
+              f"{payload['summary']['faces']} face crops, decoded {payload['decode']['decodedFrames']} frames; "
+              f"verdict {result.verdict} (p {result.fake_probability:.3f})")
         print("| stage | seconds | s per minute of video | x decode-only |")
         print("|---|---:|---:|---:|")
         print(f"| decode only (the same sampled frames) | {dec:.2f} | {dec / minutes:.2f} | 1.00 |")

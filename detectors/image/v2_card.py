@@ -59,6 +59,18 @@ def strata_section(strata: dict[str, dict[str, dict]]) -> list[str]:
     return lines
 
 
+def _variant_table(d: dict) -> list[str]:
+    """Rows per head variant of an experiment's JSON (``table`` per condition; ``strata`` when present)."""
+    lines = ["| head variant | as-is mean AUC (worst) | JPEG q90 mean AUC (worst) | q90 within faces | q90 within scenes |",
+             "|---|---|---|---|---|"]
+    for name, a in d["table"]["as-is"].items():
+        j, st = d["table"]["jpeg90"][name], d.get("strata", {}).get("jpeg90", {}).get(name)
+        cells = [f"{st[k]['auc']:.3f}" if st and st[k]["auc"] is not None else "–" for k in ("faces", "scenes")]
+        lines.append(f"| {name} | {a['mean']:.3f} ({a['min']:.2f}) | {j['mean']:.3f} ({j['min']:.2f}) | "
+                     + " | ".join(cells) + " |")
+    return lines
+
+
 def content_balance_section(result_file: Path) -> list[str]:
     """Training against the content confound (``experiments/image/content_balance.py`` results): each
     variant's LOGO means beside the within-content AUCs of its held-out scores."""
@@ -75,13 +87,7 @@ def content_balance_section(result_file: Path) -> list[str]:
              "the reals' and fakes' weights are pulled to the smaller total (a = share of the excess kept); "
              "`null K`: the K cluster means' directions projected out of the features; `auto`: the variant with the "
              "best inner leave-one-family-out AUC per outer fold (what a trainer could ship).", "",
-             "| head variant | as-is mean AUC (worst) | JPEG q90 mean AUC (worst) | q90 within faces | q90 within scenes |",
-             "|---|---|---|---|---|"]
-    for name, a in d["table"]["as-is"].items():
-        j, st = d["table"]["jpeg90"][name], d["strata"]["jpeg90"][name]
-        cells = [f"{st[k]['auc']:.3f}" if st[k]["auc"] is not None else "–" for k in ("faces", "scenes")]
-        lines.append(f"| {name} | {a['mean']:.3f} ({a['min']:.2f}) | {j['mean']:.3f} ({j['min']:.2f}) | "
-                     + " | ".join(cells) + " |")
+             *_variant_table(d)]
     for head in sorted({n.rsplit(" ", 1)[0] for n in d["table"]["jpeg90"]}):
         base, auto = d["table"]["jpeg90"].get(f"{head} base"), d["table"]["jpeg90"].get(f"{head} auto")
         if base and auto:
@@ -89,6 +95,20 @@ def content_balance_section(result_file: Path) -> list[str]:
                          f"and the worst fold by {auto['min'] - base['min']:+.3f} (picks per fold: "
                          f"{', '.join(d.get('auto_pick', {}).get(head, []))}).")
     return lines + [""]
+
+
+def train_views_section(result_file: Path) -> list[str]:
+    """Training on JPEG-re-encoded copies too (``experiments/image/train_views.py`` results)."""
+    import json
+
+    if not Path(result_file).exists():
+        return []
+    d = json.loads(Path(result_file).read_text())
+    return ["## Training on re-encoded copies (not adopted)", "",
+            f"The whole-image probes trained on the as-is files (shipped), on their JPEG q90 copies only, or on both "
+            f"(each training file twice, one group), same 7 folds, {d['n']} rows "
+            "(`python experiments/image/train_views.py --json experiments/image/results/train_views.json`):", "",
+            *_variant_table(d), ""]
 
 
 def learning_curve_section(curve_files: list[Path], final: dict[str, dict[str, list[dict]]] | None = None,

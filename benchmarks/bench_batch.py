@@ -10,6 +10,8 @@ Every measurement runs in its own process pinned to the first N cores (``sched_s
 children such as raylet and Ray workers inherit it) and, for Ray, with ``num_cpus=N``: "1 CPU" is
 one physical core, not only a Ray resource. What is timed:
   (a) ``Analyzer.analyze_file`` over the files, one after another, detectors already loaded;
+  (a2) two such loops at once, each pinned to its own core, on every other file: the ceiling of
+      any method on 2 cores (what memory bandwidth and caches leave), no scheduling overhead;
   (b) the files as local paths in ``/api/batch-analyze`` requests of MAX_BATCH_ITEMS (10), with
       ``--clients`` requests in flight, once the graph reports ready (Serve start-up not timed);
       serve_config.yaml's sizes, CPUs per replica scaled down when they do not fit N;
@@ -310,6 +312,35 @@ def run_pinned(mode: str, files_list: Path, cores: int, work: Path, env: dict, e
     return res
 
 
+def run_loop_pair(files_list: Path, work: Path, env: dict, timeout: float = 1800) -> dict:
+    """The ceiling of any 2-core method: two independent in-process loops at once, each pinned to
+    its own core, each on every other file (the same mix); files/s = all files / the slower wall."""
+    files = [f for f in files_list.read_text().split("\n") if f]
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    work.mkdir(parents=True, exist_ok=True)
+    load_before = round(os.getloadavg()[0], 1)
+    t0 = time.perf_counter()
+    procs = []
+    for i, core in enumerate(cores):
+        part = work / f"files-{i}.txt"
+        part.write_text("\n".join(files[i :: len(cores)]) + "\n")
+        cmd = [sys.executable, __file__, "_child", "loop", "--files-list", str(part), "--cpus", "1", "--work", str(work)]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      preexec_fn=lambda c=core: os.sched_setaffinity(0, {c})))
+    parts = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"loop pair failed ({proc.returncode}):\n{out[-3000:]}\n{err[-3000:]}")
+        parts.append(json.loads(lines[-1][len("RESULT "):]))
+    wall = max(p["wall_s"] for p in parts)
+    return {"files": len(files), "errors": sum(p["errors"] for p in parts), "wall_s": wall,
+            "files_per_s": len(files) / wall, "load_s": max(p["load_s"] for p in parts),
+            "detectors": parts[0]["detectors"], "mode": "loop_pair", "cores": cores,
+            "process_s": round(time.perf_counter() - t0, 1), "loadavg": [load_before, round(os.getloadavg()[0], 1)]}
+
+
 # -- the report ----------------------------------------------------------------------------------
 
 
@@ -352,7 +383,7 @@ def main() -> int:
     p.add_argument("--cpus", default="1,2", help="CPU counts for (a)-(c), comma separated")
     p.add_argument("--clusters", default="2x1,4x1", help="simulated clusters for deepfake-batch: NODESxCPUS,...")
     p.add_argument("--clients", type=int, default=2, help="batch-analyze requests in flight")
-    p.add_argument("--skip", default="", help="comma-separated: loop,serve,batch,clusters")
+    p.add_argument("--skip", default="", help="comma-separated: loop,pair,serve,batch,clusters")
     p.add_argument("--repeats", type=int, default=1, help="runs of each measurement; the best is reported")
     p.add_argument("--json", default=str(ROOT / "temp" / "bench_batch.json"))
     a = p.parse_args()
@@ -383,6 +414,8 @@ def main() -> int:
     plan: list[tuple[str, str, int, list[str], int]] = []
     if "loop" not in skip:
         plan.append(("loop", "loop", 1, [], 1))
+    if "pair" not in skip and len(os.sched_getaffinity(0)) >= 2:
+        plan.append(("loop_pair", "loop_pair", 2, [], 2))
     for c in cpus:
         if "serve" not in skip:
             plan.append((f"serve_{c}", "serve", c, ["--clients", str(a.clients)], c))
@@ -399,7 +432,8 @@ def main() -> int:
     runs: dict[str, list[dict]] = {}
     for rep in range(a.repeats):  # repeats interleaved, so a busy spell on the machine hits all methods alike
         for key, mode, cores, extra, _ in plan:
-            res = run_pinned(mode, files_list, cores, work / f"{key}-{rep}", env, extra)
+            res = (run_loop_pair(files_list, work / f"{key}-{rep}", env) if mode == "loop_pair" else
+                   run_pinned(mode, files_list, cores, work / f"{key}-{rep}", env, extra))
             runs.setdefault(key, []).append(res)
             print(f"  [{rep + 1}/{a.repeats}] {key}: {res['files_per_s']:.2f} files/s, {res['errors']} errors, "
                   f"load {res['loadavg']}", file=sys.stderr, flush=True)
@@ -413,6 +447,9 @@ def main() -> int:
         if mode == "loop":
             rows = [("(a) sequential loop, Analyzer in-process", res["files_per_s"],
                      f"detectors loaded in {res['load_s']:.1f} s (not timed); {tries}")]
+        elif mode == "loop_pair":
+            rows = [("(a2) two such loops at once, one per core", res["files_per_s"],
+                     f"every other file each; the ceiling of any 2-core method; {tries}")]
         elif mode == "serve":
             rows = [("(b) /api/batch-analyze, Serve graph", res["files_per_s"],
                      f"{res['clients']} requests x {res['items_per_request']} items in flight; replica CPUs "

@@ -1,13 +1,15 @@
 """Latency of /api/analyze per modality through the Serve graph vs. the library in-process.
 
-Usage: python benchmarks/bench_latency.py [--repeats 10] [--new-connection]
+Usage: python benchmarks/bench_latency.py [--repeats 10] [--new-connection] [--interleave]
 Runs the files through ``detectors.pipeline.Analyzer`` in this process, then starts the real graph
 (serve_config.yaml sizes, local Ray with 2 CPUs) and sends the same files sequentially through HTTP,
 and prints p50/p95 for both, the graph's overhead, where the graph's time went (the
 ``Server-Timing`` header: intake, the Analysis call, its recipe and model calls, the ingress's
 total; the rest is the HTTP proxy and the client), and the serialised bytes each request moved
 between processes, per hop (the ``X-Bytes-Moved`` header). Media: one test-split file per modality
-from ../shared/data when present, else generated files.
+from ../shared/data when present, else generated files. ``--interleave`` alternates one library
+call and one request while the graph runs, so that the machine's drift (this VM's speed varies by
+20 % between minutes) hits both sides alike.
 
 The client is one ``httpx.Client`` that keeps its connection alive, as any client library does.
 ``--new-connection`` opens a new TCP connection per request instead (a fresh client per request,
@@ -69,6 +71,9 @@ def main() -> int:
     parser.add_argument("--new-connection", action="store_true",
                         help="a new TCP connection per request (the client is built outside the timed section)")
     parser.add_argument("--keep-alive", action="store_true", help="the default (one kept-alive connection)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="alternate one library call and one request while the graph runs (the machine's "
+                             "drift hits both alike; the idle graph's ~0.1 core runs beside the library too)")
     args = parser.parse_args()
     import httpx
 
@@ -77,52 +82,57 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp())
     media = pick_media(tmp)
     key, env = graph_env(tmp)
-    load_before = os.getloadavg()
-    # The library first, on the quiet machine: a Ray that is shutting down must not slow it.
     from detectors.pipeline import Analyzer
     from detectors.settings import Settings
 
-    analyzer = Analyzer(Settings(torch_threads=1))
-    library: dict[str, list[float]] = {}
-    for kind, path in media.items():
-        analyzer.analyze_file(path, kind)  # warm-up (loads the models)
-        times = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            analyzer.analyze_file(path, kind)
-            times.append(time.perf_counter() - t)
-        library[kind] = times
-
-    del analyzer  # its models stay out of the graph's way (memory, not CPU)
-    gc.collect()
-
-    graph: dict[str, list[float]] = {}
-    steps: dict[str, list[dict[str, float]]] = {}
+    library: dict[str, list[float]] = {kind: [] for kind in media}
+    graph: dict[str, list[float]] = {kind: [] for kind in media}
+    steps: dict[str, list[dict[str, float]]] = {kind: [] for kind in media}
     moved: dict[str, dict[str, int]] = {}
     build_ms = client_build_ms()
+    load_before = os.getloadavg()
+
+    def lib_once(analyzer: Analyzer, kind: str, path: Path) -> None:
+        t = time.perf_counter()
+        analyzer.analyze_file(path, kind)
+        library[kind].append(time.perf_counter() - t)
+
+    if not args.interleave:
+        # The library first, on the quiet machine: a Ray that is shutting down must not slow it.
+        analyzer = Analyzer(Settings(torch_threads=1))
+        for kind, path in media.items():
+            analyzer.analyze_file(path, kind)  # warm-up (loads the models)
+            for _ in range(args.repeats):
+                lib_once(analyzer, kind, path)
+        del analyzer  # its models stay out of the graph's way (memory, not CPU)
+        gc.collect()
+
     with serve_graph(env) as base, httpx.Client(timeout=300) as client:
         headers = {"X-API-Key": key}
+        analyzer = Analyzer(Settings(torch_threads=1)) if args.interleave else None
         for kind, path in media.items():
             body = {"media_url": str(path), "media_type": kind}
             client.post(f"{base}/api/analyze", json=body, headers=headers)  # warm-up
-            times = []
-            steps[kind] = []
+            if analyzer is not None:
+                analyzer.analyze_file(path, kind)
             for _ in range(args.repeats):
+                if analyzer is not None:  # one library call, then one request: drift hits both alike
+                    lib_once(analyzer, kind, path)
                 fresh = httpx.Client(timeout=300) if args.new_connection else None
                 t = time.perf_counter()
                 r = (fresh or client).post(f"{base}/api/analyze", json=body, headers=headers)
-                times.append(time.perf_counter() - t)
+                graph[kind].append(time.perf_counter() - t)
                 if fresh is not None:
                     fresh.close()
                 r.raise_for_status()
                 steps[kind].append(parse_timing(r.headers.get("server-timing", "")))
-            graph[kind] = times
             moved[kind] = parse_moved(r.headers.get("x-bytes-moved", ""))
 
     load_after = os.getloadavg()
     print(f"\n/api/analyze latency, {args.repeats} sequential requests per modality; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; torch threads 1; load average "
           f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min); "
+          f"{'interleaved with the library; ' if args.interleave else 'library first, then the graph; '}"
           f"{'a new HTTP connection per request' if args.new_connection else 'one kept-alive connection'} "
           f"(building an httpx.Client, not timed: {build_ms:.0f} ms)")
     print(f"{'modality':<8} {'file':<28} {'graph p50':>10} {'graph p95':>10} {'lib p50':>9} {'lib p95':>9} "

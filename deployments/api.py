@@ -26,6 +26,7 @@ from deployments.ratelimit import check_rate, install_admission_gate
 from deployments.transfer import server_timing
 from detectors import __version__, intake
 from detectors.errors import AuthenticationError, DetectionError, InvalidRequestError, MediaTooLargeError
+from detectors.intake import Scratch
 from detectors.logs import get_logger
 from detectors.media import MediaRef
 from detectors.schema import AnalysisResult
@@ -47,40 +48,6 @@ class AnalyzeRequest(BaseModel):
 
 class BatchRequest(BaseModel):
     media_list: list[AnalyzeRequest] = Field(..., min_length=1)
-
-
-class Scratch:
-    """One job's private folder under UPLOAD_FOLDER, made on first use (``scratch / name``,
-    ``str(scratch)``) and removed by ``remove``. A local path needs none, and an empty folder is
-    not free: creating and removing one costs about 4 ms on the project's ext4 machine."""
-
-    def __init__(self, settings: Settings, prefix: str = "job-") -> None:
-        self.settings, self.prefix = settings, prefix
-        self._path: Path | None = None
-
-    @property
-    def made(self) -> bool:
-        return self._path is not None
-
-    @property
-    def path(self) -> Path:
-        if self._path is None:
-            self._path = intake.new_scratch_dir(self.settings, self.prefix)
-        return self._path
-
-    def __truediv__(self, name: str) -> Path:
-        return self.path / name
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-    def __str__(self) -> str:
-        return str(self.path)
-
-    def remove(self) -> None:
-        if self._path is not None:
-            intake.remove_scratch(self._path)
-            self._path = None
 
 
 class Service:
@@ -162,9 +129,9 @@ class Service:
             scratch.remove()
 
     async def analyze_url(self, req: AnalyzeRequest, job_id: str, emit: Emit = no_emit,
-                          follow: bool = True) -> AnalysisResult:
+                          follow: bool = True, timings: dict[str, float] | None = None) -> AnalysisResult:
         return await self.run(job_id, lambda scratch: self.intake(req.media_url, req.media_type, scratch), emit,
-                              follow)
+                              follow, timings)
 
     async def status(self) -> dict:
         async def info(name: str, handle: Any) -> tuple[str, Any]:
@@ -281,8 +248,7 @@ def create_api(service: Service) -> FastAPI:
             raise InvalidRequestError(f"invalid JSON body: {exc}") from exc
         job_id = service.new_job_id(body.job_id)
         timings: dict[str, float] = {}
-        result = await service.run(job_id, lambda scratch: service.intake(body.media_url, body.media_type, scratch),
-                                   follow=body.job_id is not None, timings=timings)
+        result = await service.analyze_url(body, job_id, follow=body.job_id is not None, timings=timings)
         return JSONResponse(result.to_json_dict(), headers=response_headers(result, timings))
 
     async def _analyze_upload(request: Request) -> JSONResponse:

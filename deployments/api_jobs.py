@@ -32,7 +32,6 @@ from deployments.api import (
     MULTIPART_OVERHEAD,
     AnalyzeRequest,
     ApiKey,
-    Scratch,
     Service,
     _save_upload,
 )
@@ -40,6 +39,7 @@ from deployments.errors import error_payload
 from deployments.jobs import ITEM_STATES, Job, JobItem, JobStore, NewItem, new_runner_id
 from detectors import intake
 from detectors.errors import InvalidRequestError, MediaTooLargeError, NotFoundError
+from detectors.intake import Scratch
 from detectors.logs import get_logger
 from detectors.settings import Settings
 

@@ -7,7 +7,7 @@ import json
 import sys
 
 from detectors.errors import DetectionError
-from detectors.intake import new_scratch_dir, open_source, parse_media_type, remove_scratch
+from detectors.intake import Scratch, open_source, parse_media_type
 from detectors.schema import AnalysisResult
 
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.json:
         print(f"{'file':<48} {'verdict':<12} {'p(fake)':>8} {'conf':>7}  evidence")
     for source in args.files:
-        scratch = new_scratch_dir(settings, prefix="cli-")
+        scratch = Scratch(settings, prefix="cli-")  # made only for a download
         result, error = None, None
         try:
             ref = open_source(source, parse_media_type(args.media_type), settings, scratch)
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         except DetectionError as exc:
             error, failed = exc, failed + 1
         finally:
-            remove_scratch(scratch)
+            scratch.remove()
         if args.json:
             body = result.to_json_dict() if result else {"source": source, **error.to_dict()}  # type: ignore[union-attr]
             print(json.dumps(body), flush=True)

@@ -14,8 +14,8 @@ import pytest
 
 from deployments import api as api_module
 from deployments.analysis import RemoteModels
-from deployments.api import Scratch
 from deployments.transfer import HopCounter, server_timing
+from detectors.intake import Scratch
 from tests.hardening_app import KEY, scratch_files, standin_api
 from tests.media_factory import image_bytes, write_audio, write_image
 

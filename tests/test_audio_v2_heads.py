@@ -79,3 +79,33 @@ def test_chunk_pooling():
     assert np.allclose(mod.pool_chunks(s, "mean"), [7.5, 23.5])
     assert np.allclose(mod.pool_chunks(s, "max"), [15, 31])
     assert np.allclose(mod.pool_chunks(s, "top4"), [13.5, 29.5])
+
+
+def test_vocoder_traces_shapes_and_meaning():
+    """The traces stream: fixed sizes, finite; harmonic phase is locked where noise is not; a smooth
+    channel colouring moves the band levels but hardly the fine structure."""
+    from scipy.signal import lfilter
+
+    from detectors.audio.v2_streams import TRACE_BANDS, TRACE_KEYS, vocoder_traces
+
+    sr = 16_000
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * sr) / sr
+    tone = sum(np.sin(2 * np.pi * 200 * k * t) / k for k in range(1, 6)) * 0.1 + 1e-3 * rng.standard_normal(t.size)
+    noise = 0.1 * rng.standard_normal(t.size)
+    f_tone, f_noise = vocoder_traces(tone), vocoder_traces(noise)
+    assert sorted(f_tone) == sorted(TRACE_KEYS)
+    assert f_tone["fine"].shape == (257,) and all(f_tone[k].shape == (TRACE_BANDS,) for k in TRACE_KEYS if k != "fine")
+    assert all(np.isfinite(v).all() for v in f_tone.values())
+    assert f_tone["if_lock"][:4].mean() > f_noise["if_lock"][:4].mean() + 0.2  # harmonics below 1 kHz
+    coloured = vocoder_traces(lfilter([1.0, -0.9], [1.0], noise))  # pre-emphasis: a smooth tilt
+    assert np.abs(coloured["tilt"] - f_noise["tilt"]).mean() > 3.0
+    assert np.abs(coloured["fine"] - f_noise["fine"]).mean() < 0.5
+
+
+def test_vocoder_traces_rejects_a_blip():
+    from detectors.audio.v2_streams import vocoder_traces
+    from detectors.errors import CorruptMediaError
+
+    with pytest.raises(CorruptMediaError):
+        vocoder_traces(np.zeros(1000))

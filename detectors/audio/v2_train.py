@@ -82,6 +82,7 @@ STREAM_FACTORIES = {
     "v1": lambda: __import__("detectors.audio.v2_streams", fromlist=["SpectralStats"]).SpectralStats(),
     "whisper-l3": lambda: __import__("detectors.audio.v2_streams", fromlist=["WhisperLayers"]).WhisperLayers(upto=3),
     "meta": lambda: __import__("detectors.audio.v2_streams", fromlist=["AudioMetadata"]).AudioMetadata(),
+    "traces": lambda: __import__("detectors.audio.v2_streams", fromlist=["VocoderTraces"]).VocoderTraces(),
     "aasist": lambda: __import__("detectors.audio.aasist", fromlist=["AasistStream"]).AasistStream(),
     "aasist-1w": lambda: __import__("detectors.audio.aasist", fromlist=["AasistStream"]).AasistStream(max_windows=1),
 }

@@ -150,3 +150,20 @@ def test_extract_caches_views_and_keeps_failures(tmp_path):
     jpeg = streams.extract(_MeanStream(), paths, view="jpeg90", cache=cache, progress=False)
     assert jpeg.ok.all() and jpeg.cache_hits == 0
     assert "jpeg90" in streams.views("image") and "mp3-32k" in streams.views("audio")
+
+
+def test_linear_probe_on_wide_data_matches_a_full_space_fit():
+    """More features than rows: the row-space path gives the full-space logistic regression's optimum."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 30)
+    X = rng.normal(size=(60, 200)) * rng.uniform(0.5, 3, 200) + 0.3 * y[:, None]
+    w = rng.uniform(0.5, 2.0, 60)
+    probe = LinearProbe(0.01).fit(X, y, w)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    full = LogisticRegression(C=0.01, max_iter=5000, tol=1e-8).fit(Z, y, sample_weight=w)
+    Xt = rng.normal(size=(30, 200))
+    ref = ((Xt - X.mean(axis=0)) / X.std(axis=0)) @ full.coef_[0] + full.intercept_[0]
+    assert np.allclose(probe.score(Xt), ref, atol=1e-3 * np.std(ref) + 1e-6)
+    assert np.allclose(probe.coef_, full.coef_[0], atol=1e-3 * np.abs(full.coef_).max())

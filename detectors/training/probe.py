@@ -59,16 +59,27 @@ class LinearProbe:
         return np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0)
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> LinearProbe:
+        """Fit on standardised ``X``. With more features than rows it is solved in the row space:
+        an L2 logistic regression's weights lie in the span of the standardised rows, so it is
+        fitted on the n SVD coordinates and mapped back (the same optimum, a fraction of the time)."""
         from sklearn.linear_model import LogisticRegression
 
         X = np.asarray(X, dtype=np.float64)
-        self.mean_ = np.nanmean(X, axis=0)
-        sd = np.nanstd(X, axis=0)
-        self.scale_ = np.where(np.isfinite(sd) & (sd > 1e-8), sd, 1.0)
-        self.mean_ = np.nan_to_num(self.mean_)
-        lr = LogisticRegression(C=self.C, class_weight=None if sample_weight is not None else "balanced", max_iter=3000)
-        lr.fit(self._standardise(X), np.asarray(y, dtype=int), sample_weight=sample_weight)
-        self.coef_ = lr.coef_[0].astype(np.float64)
+        with np.errstate(all="ignore"):
+            self.mean_, self.scale_ = standardiser(X)
+        Z = self._standardise(X)
+        basis = None
+        if Z.shape[1] > Z.shape[0]:  # Z = U S V^T from the n x n Gram matrix: coordinates U S, back-map V = Z^T U / S
+            ev, u = np.linalg.eigh(Z @ Z.T)
+            keep = ev > 1e-10 * max(float(ev.max()), 1e-300)
+            s, u = np.sqrt(ev[keep]), u[:, keep]
+            basis = (Z.T @ u) / s
+            Z = u * s
+        lr = LogisticRegression(C=self.C, class_weight=None if sample_weight is not None else "balanced", max_iter=3000,
+                                solver="newton-cg" if basis is not None else "lbfgs")
+        lr.fit(Z, np.asarray(y, dtype=int), sample_weight=sample_weight)
+        coef = lr.coef_[0].astype(np.float64)
+        self.coef_ = basis @ coef if basis is not None else coef
         self.intercept_ = float(lr.intercept_[0])
         return self
 

@@ -64,38 +64,12 @@ def candidate_variants(excluded: Sequence[str] = ()) -> tuple[Variant, ...]:
 
 def fit_probe(X: np.ndarray, y: np.ndarray, rows: Sequence[Mapping[str, str]], idx: np.ndarray,
               C: float) -> LinearProbe | None:
-    """``LinearProbe(C)`` on the rows of ``idx`` where the stream is present (family-balanced weights).
-
-    The same model as ``LinearProbe.fit``, solved faster when features outnumber rows: an L2
-    logistic regression's weights lie in the row space of the standardised data, so it is fitted
-    on the n-dimensional SVD coordinates and mapped back (identical optimum, a tenth of the time).
-    """
-    from sklearn.linear_model import LogisticRegression
-
+    """``LinearProbe(C)`` on the rows of ``idx`` where the stream is present (family-balanced
+    weights); None when too few rows or one class."""
     have = idx[present(X[idx])]
     if len(have) < 4 or len(np.unique(y[have])) < 2:
         return None
-    Xh = np.asarray(X[have], np.float64)
-    probe = LinearProbe(C)
-    with np.errstate(all="ignore"):
-        mean = np.nanmean(Xh, axis=0)
-        sd = np.nanstd(Xh, axis=0)
-    probe.scale_ = np.where(np.isfinite(sd) & (sd > 1e-8), sd, 1.0)
-    probe.mean_ = np.nan_to_num(mean)
-    Z = probe._standardise(Xh)
-    basis = None
-    if Z.shape[1] > Z.shape[0]:  # Z = U S V^T from the Gram matrix (n x n): coordinates U S, map back V = Z^T U / S
-        ev, u = np.linalg.eigh(Z @ Z.T)
-        keep = ev > 1e-10 * max(float(ev.max()), 1e-300)
-        s, u = np.sqrt(ev[keep]), u[:, keep]
-        basis = (Z.T @ u) / s
-        Z = u * s
-    lr = LogisticRegression(C=C, max_iter=3000, solver="newton-cg")
-    lr.fit(Z, y[have], sample_weight=balanced_weights(rows, have))
-    coef = lr.coef_[0].astype(np.float64)
-    probe.coef_ = basis @ coef if basis is not None else coef
-    probe.intercept_ = float(lr.intercept_[0])
-    return probe
+    return LinearProbe(C).fit(X[have], y[have], balanced_weights(rows, have))
 
 
 def stream_scores(probe: LinearProbe, X: np.ndarray) -> np.ndarray:

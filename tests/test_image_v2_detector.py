@@ -22,11 +22,12 @@ def _probe(d: int, seed: int) -> dict:
     return LinearProbe(1.0).fit(X, y).to_dict()
 
 
-def _model(tmp_path) -> tuple[V2Model, object]:
-    tiny = TinyStream(crops=("centre",), face_cache=FaceCache(None))
+def _model(tmp_path, whole_short: int = 0) -> tuple[V2Model, object]:
+    tiny = TinyStream(crops=("centre",), face_cache=FaceCache(None), whole_short=whole_short)
     fo = ForensicStream(face_cache=FaceCache(None))
     m = V2Model()
-    m.streams = {"tiny": {"name": tiny.name, "version": tiny.version, "crops": ["centre"], "faces": True},
+    m.streams = {"tiny": {"name": tiny.name, "version": tiny.version, "crops": ["centre"], "faces": True,
+                          "whole_short": whole_short},
                  "forensic": {"name": fo.name, "version": fo.version, "crops": ["centre"], "faces": True}}
     m.heads = {
         "tiny-whole": {"stream": "tiny", "keys": ["whole.t", "centre.t"], "fixed": False, "probe": _probe(12, 0)},
@@ -59,11 +60,14 @@ def test_model_round_trip(tmp_path):
     assert again.operating_points.fake_above == 0.7
 
 
-def test_detector_matches_the_model_on_an_image_without_faces(tmp_path, settings, tiny_registered):
+@pytest.mark.parametrize("whole_short", [0, 128])
+def test_detector_matches_the_model_on_an_image_without_faces(tmp_path, settings, tiny_registered, whole_short):
+    """The service's path (detector) and the training path (stream features) give the same score,
+    also with the whole view at equalised resolution."""
     from detectors.base import create
     from detectors.media import MediaRef
 
-    m, tiny = _model(tmp_path)
+    m, tiny = _model(tmp_path, whole_short)
     yy, xx = np.mgrid[0:240, 0:320]
     rgb = np.stack([(xx * 7) % 256, (yy * 5) % 256, ((xx + yy) * 3) % 256], -1).astype(np.uint8)
     path = tmp_path / "x.png"
@@ -72,7 +76,7 @@ def test_detector_matches_the_model_on_an_image_without_faces(tmp_path, settings
     det.load()
     ref = MediaRef(path=str(path), media_type="image", format="png", size_bytes=path.stat().st_size)
     res = det.analyze(ref)
-    assert "tiny-test" in res.model_used
+    assert "tiny-test" in res.model_used and (f"-s{whole_short}" in res.model_used) == bool(whole_short)
     # the same number from the model file and the streams directly
     f = tiny.features(path)
     fo = ForensicStream(face_cache=FaceCache(None)).features(path)

@@ -96,3 +96,22 @@ def test_content_balance_section_renders_each_variant_and_the_inner_choice(tmp_p
     text = "\n".join(content_balance_section(f))
     assert "| h null16 | 0.650 (0.46) | 0.650 (0.46) | 0.410 | – |" in text
     assert "moves the JPEG q90 mean by +0.020 and the worst fold by +0.050 (picks per fold: base, null16)" in text
+
+
+def test_resolution_view_section_renders_fronts_and_the_inner_picks(tmp_path):
+    import json
+
+    from detectors.image.v2_card import resolution_view_section
+
+    assert resolution_view_section(tmp_path / "absent.json") == []
+    row = {"mean": 0.7, "min": 0.4, "per_fold": {}}
+    table = {"h front end as-is": {"mean": 0.64, "min": 0.3, "per_fold": {}}, "h front end short128": row,
+             "h selected front end": row}
+    chosen = {"h selected front end (inner criterion)": [{"front": "short128", "as-is": 0.6, "short128": 0.7},
+                                                         {"front": "as-is", "as-is": 0.7, "short128": 0.6}]}
+    f = tmp_path / "rv.json"
+    f.write_text(json.dumps({"n": 10, "view": "short128", "table": {"as-is": table, "jpeg90": table}, "chosen": chosen}))
+    on = "\n".join(resolution_view_section(f, 128))
+    assert "| h front end short128 | 0.700 (0.40) | 0.700 (0.40) | – | – |" in on
+    assert "picks per fold: h: short128, as-is" in on and "**Adopted**" in on and "short side 128 px" in on
+    assert "Not used by this model" in "\n".join(resolution_view_section(f, 0))

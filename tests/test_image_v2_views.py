@@ -3,6 +3,7 @@ face crops, pooling, and the ``aug`` / ``sbi`` training views."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -76,3 +77,27 @@ def test_sbi_view_needs_a_face(tmp_path):
     Image.fromarray(np.full((128, 128, 3), 120, np.uint8)).save(src)
     with pytest.raises(ValueError, match="no face"):
         sbi_view(src, tmp_path, np.random.default_rng(0))
+
+
+def test_equalise_resolution_downscales_and_recompresses():
+    from detectors.image.views import equalise_resolution, whole_view
+
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (600, 900, 3), dtype=np.uint8)
+    small = rng.integers(0, 256, (100, 150, 3), dtype=np.uint8)
+    eb, es = equalise_resolution(big, 128), equalise_resolution(small, 128)
+    assert eb.shape == (128, 192, 3) and eb.dtype == np.uint8
+    assert es.shape == small.shape and not np.array_equal(es, small)  # not resized, but JPEG-compressed
+    # a sharp and a blurred copy of the same scene reach the backbone far more alike than as they are
+    sharp = np.kron(rng.integers(0, 256, (60, 90, 3)), np.ones((10, 10, 1))).astype(np.uint8)
+    blurred = cv2.resize(cv2.resize(sharp, (135, 90), interpolation=cv2.INTER_AREA), (900, 600), interpolation=cv2.INTER_CUBIC)
+    plain = np.abs(whole_view(sharp).astype(float) - whole_view(blurred)).mean()
+    equal = np.abs(whole_view(sharp, 128).astype(float) - whole_view(blurred, 128)).mean()
+    assert whole_view(sharp, 128).shape == (224, 224, 3) and equal < 0.6 * plain
+
+
+def test_stream_version_names_the_equalised_view():
+    from detectors.image.streams import FaceCache, ImageStream
+
+    assert ImageStream(crops=(), faces=False, face_cache=FaceCache(None)).version == "1-cnone-f0"
+    assert ImageStream(crops=(), faces=False, face_cache=FaceCache(None), whole_short=128).version == "1-cnone-f0-s128"

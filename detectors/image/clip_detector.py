@@ -24,7 +24,7 @@ from detectors.image.detector import ImageDetectorBase, severity_of
 from detectors.image.prepare import ImageEvidence, prepare_rgb
 from detectors.image.streams import FACE_KEYS, FORENSIC_KEYS, FaceCache, ImageStream, stream_factory
 from detectors.image.v2_model import MODEL_FILE, V2Model
-from detectors.image.views import MAX_FACES, native_crop, pool
+from detectors.image.views import MAX_FACES, native_crop, pool, whole_view
 from detectors.media import MediaRef, load_image
 from detectors.recipes.payloads import ImagePayload
 from detectors.schema import AnalysisResult, Anomaly, ComponentScore, FaceResult, verdict_fields
@@ -35,6 +35,8 @@ MODEL_SUBDIR = "v2"
 @register("image-clip")
 class ClipImageDetector(ImageDetectorBase):
     """Image detector v2 (see the module docstring); weights in ``MODEL_PATH/image/v2``."""
+
+    whole_short = 0  # > 0: the whole view at equalised resolution, as the heads were trained (from the model file)
 
     def load(self) -> None:
         self.load_part("all")
@@ -52,7 +54,8 @@ class ClipImageDetector(ImageDetectorBase):
         shared_faces = FaceCache(None)
         shared_faces.detector = self.faces
         for short, cfg in self.model.streams.items():
-            stream = stream_factory(short)(crops=tuple(cfg["crops"]), faces=bool(cfg["faces"]), face_cache=shared_faces)
+            stream = stream_factory(short)(crops=tuple(cfg["crops"]), faces=bool(cfg["faces"]), face_cache=shared_faces,
+                                           whole_short=int(cfg.get("whole_short", 0)))
             if stream.version != cfg["version"] or stream.name != cfg["name"]:
                 raise RuntimeError(
                     f"{path} was trained on stream {cfg['name']} {cfg['version']}, this code has {stream.name} "
@@ -69,6 +72,7 @@ class ClipImageDetector(ImageDetectorBase):
             if part != "host":
                 self.streams[short].load()
         self.crops = tuple(next((c["crops"] for s, c in self.model.streams.items() if s != "forensic"), ()))
+        self.whole_short = int(next((c.get("whole_short", 0) for s, c in self.model.streams.items() if s != "forensic"), 0))
         self._loaded = True
 
     @property
@@ -107,6 +111,8 @@ class ClipImageDetector(ImageDetectorBase):
         if ev.inconclusive:
             return Prepared(ref=ref, payload={"evidence": ev}, timings=timings)
         whole, faces = inputs[0], inputs[1:]
+        if self.whole_short:  # the heads were trained on the whole view at equalised resolution
+            whole = whole_view(rgb, self.whole_short)
         stack = np.stack([whole, *(native_crop(rgb, c) for c in self.crops)])
         return Prepared(ref=ref, model_inputs=[stack, *faces], payload={"evidence": ev}, timings=timings)
 
@@ -204,7 +210,9 @@ class ClipImageDetector(ImageDetectorBase):
         comps.append(ComponentScore(
             name="image-level heads: " + ", ".join(self.image_heads), used=True, fake_probability=round(p_image, 4),
             weight=round(sum(w.get(h, 0.0) for h in self.image_heads), 4),
-            reason="whole image resized" + (f" + native crops ({', '.join(self.crops)})" if self.crops else "")
+            reason=("whole image resized" if not self.whole_short else
+                    f"whole image at equalised resolution (short side {self.whole_short} px, JPEG q90), resized")
+            + (f" + native crops ({', '.join(self.crops)})" if self.crops else "")
             + "; probability of the fusion without the face evidence"))
         if self.face_heads:
             comps.append(ComponentScore(

@@ -82,11 +82,12 @@ class ImageStream:
     use_faces: bool = True
 
     def __init__(self, crops: tuple[str, ...] | None = None, faces: bool | None = None,
-                 face_cache: FaceCache | None = None) -> None:
+                 face_cache: FaceCache | None = None, whole_short: int = 0) -> None:
         if crops is not None:
             self.crops = tuple(crops)
         if faces is not None:
             self.use_faces = faces
+        self.whole_short = int(whole_short)  # > 0: the whole view at equalised resolution (views.equalise_resolution)
         self.face_cache = face_cache or FaceCache(FeatureCache())
         self.timings: dict[str, list[float]] = {}
         self._loaded = False
@@ -95,7 +96,8 @@ class ImageStream:
     def version(self) -> str:
         """Bumped with the code (``base_version``) and naming the views, which change the outputs."""
         crops = "".join(c[0] if c == "centre" else c for c in self.crops) or "none"
-        return f"{self.base_version}-c{crops}-f{int(self.use_faces)}"
+        equalised = f"-s{self.whole_short}" if self.whole_short else ""
+        return f"{self.base_version}-c{crops}-f{int(self.use_faces)}{equalised}"
 
     def load(self) -> None:
         if self._loaded:
@@ -119,7 +121,7 @@ class ImageStream:
 
     def views(self, path: Path | None, rgb: np.ndarray) -> ImageViews:
         faces = self.face_cache.faces(path, rgb) if self.use_faces else []
-        return make_views(rgb, faces, self.crops)
+        return make_views(rgb, faces, self.crops, whole_short=self.whole_short)
 
     def features(self, path: Path) -> dict[str, np.ndarray]:
         """Named 1-D float32 vectors of one file (see the module docstring)."""

@@ -97,6 +97,34 @@ def content_balance_section(result_file: Path) -> list[str]:
     return lines + [""]
 
 
+def resolution_view_section(result_file: Path, whole_short: int = 0) -> list[str]:
+    """The whole view at equalised resolution (``experiments/image/resolution_view.py`` results)."""
+    import json
+
+    if not Path(result_file).exists():
+        return []
+    d = json.loads(Path(result_file).read_text())
+    picks = d.get("chosen", {})
+    chosen = {k.split(" selected")[0]: [p["front"] for p in v] for k, v in picks.items() if k.endswith("(inner criterion)")}
+    adopted = (f"**Adopted**: this model's CLIP stream scores the whole view at short side {whole_short} px "
+               "(`deepfake-train image --whole-short`, default 128; 0 turns it off)." if whole_short else
+               "Not used by this model (trained with `--whole-short 0`).")
+    return ["## Equalised resolution of the whole view", "",
+            "CLIP sees every image at 224 px: a 140 px face crop arrives blurred, a 1024 px render sharp, and the "
+            "corpus' real and fake sources differ in resolution in ways that flip between families. The `short"
+            f"{d.get('view', 'short128')[5:]}` front end downscales (area) every image to a short side of at most "
+            f"{d.get('view', 'short128')[5:]} px and re-encodes it as JPEG q90 before the whole view, for training "
+            f"and scoring alike. Same 7 folds, {d['n']} rows, std / w1 ridge probes "
+            "(`python experiments/image/resolution_view.py extract --shard i/2` for both views, then `... eval`); a "
+            "test file \"as-is\" or \"re-encoded\" (JPEG q90) goes through the front end under test; `selected front "
+            "end`: the front end with the better inner leave-one-family-out AUC, chosen per outer fold on its "
+            "training rows only (the honest estimate of \"choose, then train\"; picks per fold: "
+            + "; ".join(f"{h}: {', '.join(v)}" for h, v in chosen.items()) + ").", "",
+            *_variant_table(d), "", adopted,
+            "The sections after this one (learning curve, content confound, re-encoded copies) were measured with "
+            "the whole image as it is, before this front end.", ""]
+
+
 def train_views_section(result_file: Path) -> list[str]:
     """Training on JPEG-re-encoded copies too (``experiments/image/train_views.py`` results)."""
     import json
@@ -175,8 +203,10 @@ def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict
         "",
     ]
     for s, d in model.streams.items():
+        equal = (f", whole view at equalised resolution: short side {d['whole_short']} px + JPEG q90"
+                 if d.get("whole_short") else "")
         lines.append(f"- stream `{s}`: `{d['name']}` version `{d['version']}` (native crops {d['crops'] or 'none'}, "
-                     f"faces {'yes' if d['faces'] else 'no'})")
+                     f"faces {'yes' if d['faces'] else 'no'}{equal})")
     lines.append("")
     lines.append("| head | features | probe (chosen by inner folds) | C | fusion weight |")
     lines.append("|---|---|---|---|---|")

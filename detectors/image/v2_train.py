@@ -25,6 +25,7 @@ from detectors.evaluation import logo, metrics
 from detectors.image.v2_card import (
     content_balance_section,
     learning_curve_section,
+    resolution_view_section,
     strata_section,
     train_views_section,
 )
@@ -53,9 +54,11 @@ DEFAULT_CURVE = ("experiments/image/results/probe_scale_cap30.json", "experiment
                  "experiments/image/results/cap30_v1_vs_clip.json", "experiments/image/results/cap100_v1_vs_clip.json")
 CONTENT_BALANCE = Path("experiments/image/results/content_balance.json")  # experiments/image/content_balance.py
 TRAIN_VIEWS = Path("experiments/image/results/train_views.json")  # experiments/image/train_views.py
+RESOLUTION_VIEW = Path("experiments/image/results/resolution_view.json")  # experiments/image/resolution_view.py
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
 STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
 WHOLE_ONLY = {"crops": (), "faces": False}
+WHOLE_SHORT = 128  # the CLIP stream's whole view at equalised resolution (views.equalise_resolution); 0: off
 CONDITIONS = ("as-is", "jpeg90")
 DEFAULT_OUT = Path("models/image/v2")
 
@@ -71,6 +74,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--cap", type=int, default=300, help="at most this many files per fake family / real source")
     ap.add_argument("--heads", default=",".join(DEFAULT_HEADS))
     ap.add_argument("--train-view", default="as-is", choices=("aug", "as-is", "jpeg90"))
+    ap.add_argument("--whole-short", type=int, default=WHOLE_SHORT,
+                    help="CLIP's whole view is first downscaled to this short side and JPEG q90-encoded, for training "
+                         "and scoring alike (0: the image as it is)")
     ap.add_argument("--sbi", type=int, default=0, help="self-blended face fakes from training reals (0: none; needs face heads)")
     ap.add_argument("--configs", default=",".join(c.label for c in CONFIGS),
                     help="probe variants (norm/w<group power>) each head's probe is chosen from by the inner folds")
@@ -86,10 +92,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def stream_options(short: str, heads: list[str] | None = None) -> dict:
+def stream_options(short: str, heads: list[str] | None = None, whole_short: int = 0) -> dict:
     """A stream's views: the whole image only when no head of ``heads`` reads its crops or faces
-    (one backbone pass per image instead of two to five), else ``STREAM_OPTIONS``."""
+    (one backbone pass per image instead of two to five), else ``STREAM_OPTIONS``; ``whole_short``
+    (CLIP only: the baselines keep their own recipe) equalises the whole view's resolution."""
     opts = dict(STREAM_OPTIONS.get(short, {}))
+    if whole_short and short == "clip":
+        opts["whole_short"] = whole_short
     if heads is not None and short != "forensic":
         keys = [k for h in heads if HEADS[h].stream == short for k in HEADS[h].keys]
         if keys and all(k.startswith("whole.") for k in keys):
@@ -97,16 +106,17 @@ def stream_options(short: str, heads: list[str] | None = None) -> dict:
     return opts
 
 
-def make_stream(short: str, heads: list[str] | None = None):
+def make_stream(short: str, heads: list[str] | None = None, whole_short: int = 0):
     from detectors.image.streams import stream_factory
 
-    return stream_factory(short)(**stream_options(short, heads))
+    return stream_factory(short)(**stream_options(short, heads, whole_short))
 
 
-def extract_all(short: str, paths: list[str], views: list[str], seed: int, heads: list[str] | None = None) -> dict[str, object]:
+def extract_all(short: str, paths: list[str], views: list[str], seed: int, heads: list[str] | None = None,
+                whole_short: int = 0) -> dict[str, object]:
     from detectors.training.streams import extract
 
-    stream = make_stream(short, heads)
+    stream = make_stream(short, heads, whole_short)
     stream.load()
     out = {}
     for v in views:
@@ -138,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     streams = sorted({HEADS[h].stream for h in heads + baseline_heads})
     views = sorted({*CONDITIONS, args.train_view})
     configs = tuple(ProbeConfig.parse(c) for c in args.configs.split(",") if c)
-    feats = {s: extract_all(s, paths, views, args.seed, heads + baseline_heads) for s in streams}
+    feats = {s: extract_all(s, paths, views, args.seed, heads + baseline_heads, args.whole_short) for s in streams}
     ok = np.ones(len(rows), bool)
     for s in streams:
         for v in views:
@@ -156,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(args.seed)
         cand = sorted(rng.permutation(cand)[: args.sbi].tolist())
         src_paths = [rows[i]["path"] for i in cand]
-        got = {s: extract_all(s, src_paths, ["sbi"], args.seed, heads + baseline_heads)["sbi"] for s in streams}
+        got = {s: extract_all(s, src_paths, ["sbi"], args.seed, heads + baseline_heads, args.whole_short)["sbi"] for s in streams}
         ok_sbi = np.ones(len(cand), bool)
         for s in streams:
             ok_sbi &= got[s].ok
@@ -222,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     inner = usable_inner(rows_all, y_all, train_idx, kind=args.inner)
     model = V2Model()
     for s in streams:
-        st = make_stream(s, heads)
-        model.streams[s] = {"name": st.name, "version": st.version, "crops": list(st.crops), "faces": st.use_faces}
+        st = make_stream(s, heads, args.whole_short)
+        model.streams[s] = {"name": st.name, "version": st.version, "crops": list(st.crops), "faces": st.use_faces,
+                            "whole_short": st.whole_short}
     model.streams = {s: v for s, v in model.streams.items() if s in {HEADS[h].stream for h in heads}}
     oof_cols = []
     for h in heads:
@@ -285,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         from detectors.image.v2_card import write_card
 
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
-                   model, tables, heads, extra_sections=strata_section(strata) + learning_curve_section(
+                   model, tables, heads, extra_sections=strata_section(strata)
+                   + resolution_view_section(RESOLUTION_VIEW, args.whole_short) + learning_curve_section(
                        [Path(f) for f in args.curve.split(",") if f and Path(f).exists()], tables, args.cap, n)
                    + content_balance_section(CONTENT_BALANCE) + train_views_section(TRAIN_VIEWS))
     log(f"saved {args.out / MODEL_FILE} in {time.monotonic() - t0:.0f} s; held-out operating points "

@@ -58,12 +58,40 @@ def native_crop(rgb: np.ndarray, where: str, size: int = SIZE) -> np.ndarray:
     return np.ascontiguousarray(rgb[y0 : y0 + size, x0 : x0 + size])
 
 
-def make_views(
-    rgb: np.ndarray, faces: list[Face], crops: tuple[str, ...] = ("centre",), max_faces: int = MAX_FACES
-) -> ImageViews:
-    """All views of an RGB uint8 image; ``crops`` picks the native crops ('centre' and corners)."""
+def equalise_resolution(rgb: np.ndarray, short_side: int, quality: int = 90) -> np.ndarray:
+    """The image as every source's file would look at one low resolution: downscaled (area) so
+    its short side is at most ``short_side`` px, then JPEG-encoded at ``quality`` and decoded.
+
+    Why: CLIP sees every image at 224 px, so a 140 px face crop arrives blurred and a 1024 px
+    render sharp, and the corpus' real and fake sources differ in resolution in ways that flip
+    between generator families. Equalising sharpness and compression first, for training and
+    scoring alike, raised the held-out-family AUC of the projected-embedding probe (model card,
+    ``experiments/image/resolution_view.py``).
+    """
+    from PIL import Image
+
     h, w = rgb.shape[:2]
-    views = ImageViews(whole=resize_whole(rgb, SIZE), width=w, height=h)
+    s = short_side / min(h, w)
+    if s < 1:
+        rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    data = encode(np.ascontiguousarray(rgb), "JPEG", {"quality": quality})
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def whole_view(rgb: np.ndarray, whole_short: int = 0) -> np.ndarray:
+    """The whole-image input: resized to 224 px, after ``equalise_resolution`` when ``whole_short``."""
+    return resize_whole(equalise_resolution(rgb, whole_short) if whole_short else rgb, SIZE)
+
+
+def make_views(
+    rgb: np.ndarray, faces: list[Face], crops: tuple[str, ...] = ("centre",), max_faces: int = MAX_FACES,
+    whole_short: int = 0,
+) -> ImageViews:
+    """All views of an RGB uint8 image; ``crops`` picks the native crops ('centre' and corners);
+    ``whole_short`` equalises the whole view's resolution (``equalise_resolution``), not the crops'."""
+    h, w = rgb.shape[:2]
+    views = ImageViews(whole=whole_view(rgb, whole_short), width=w, height=h)
     views.crops = {c: native_crop(rgb, c) for c in crops}
     for face in faces[:max_faces]:
         views.faces.append(align_crop(rgb, face, SIZE))

@@ -53,13 +53,15 @@ def main() -> None:
     ap.add_argument("--until", default="", help="HH:MM UTC: stop after the round in progress at that time")
     ap.add_argument("--limit", type=int, default=0, help="stop after this many files (throughput check)")
     ap.add_argument("--manifest", type=Path, default=None)
+    ap.add_argument("--whole-short", type=int, default=0,
+                    help="the stream's whole view at equalised resolution (deepfake-train image --whole-short; the default trains at 128)")
     ap.add_argument("--shard", default="0/1", help="i/n: this process takes every n-th file from the i-th (n processes, one per core)")
     args = ap.parse_args()
     rows = load_rows(args.manifest or default_manifest(), cap=args.cap)
     shard, n_shards = map(int, args.shard.split("/"))
     order = ranked(rows)[shard::n_shards]
     stop_at = deadline(args.until) if args.until else float("inf")
-    stream = stream_factory("clip")(**WHOLE_ONLY)
+    stream = stream_factory("clip")(**WHOLE_ONLY, whole_short=args.whole_short)
     stream.load()
     cache = FeatureCache()
     views = args.views.split(",")

@@ -40,7 +40,7 @@ def stacked(Xv: dict[str, np.ndarray], idx: np.ndarray, views: tuple[str, ...]) 
 
 def fit(Xv, y, rows, idx, views, lam_grid, inner):
     """Penalty by inner folds (training copies of the inner training rows, tested as-is), then the
-    probe on every copy of ``idx``."""
+    probe on every copy of ``idx``: (probe, penalty, its mean inner AUC)."""
     k = len(views)
 
     def w(i):
@@ -52,7 +52,7 @@ def fit(Xv, y, rows, idx, views, lam_grid, inner):
         for lam, p in zip(lam_grid, path, strict=True):
             per[lam].append(metrics.auc(y[te], p.score(Xv["as-is"][te])))
     lam = max(lam_grid, key=lambda v: (np.nanmean(per[v]), v))
-    return ridge_path(stacked(Xv, idx, views), np.tile(y[idx], k), w(idx), (lam,))[0], lam
+    return ridge_path(stacked(Xv, idx, views), np.tile(y[idx], k), w(idx), (lam,))[0], lam, float(np.nanmean(per[lam]))
 
 
 def main() -> None:
@@ -69,7 +69,7 @@ def main() -> None:
         for fi, fold in enumerate(folds):
             inner = usable_inner(rows, y, fold.train, kind="logo")
             for name, views in TRAIN_VIEWS.items():
-                probe, lam = fit(Xv, y, rows, fold.train, views, RIDGE_LAMBDAS, inner)
+                probe, lam, _ = fit(Xv, y, rows, fold.train, views, RIDGE_LAMBDAS, inner)
                 chosen.setdefault(f"{h} {name}", []).append(lam)
                 for c in CONDS:
                     scores[c].setdefault(f"{h} trained {name}", {})[fi] = probe.score(Xv[c][fold.test])

@@ -108,10 +108,12 @@ def test_resolution_view_section_renders_fronts_and_the_inner_picks(tmp_path):
     table = {"h front end as-is": {"mean": 0.64, "min": 0.3, "per_fold": {}}, "h front end short128": row,
              "h selected front end": row}
     chosen = {"h selected front end (inner criterion)": [{"front": "short128", "as-is": 0.6, "short128": 0.7},
-                                                         {"front": "as-is", "as-is": 0.7, "short128": 0.6}]}
+                                                         {"front": "as-is", "as-is": 0.7, "short128": 0.6}],
+              "h rule on all rows (inner criterion)": {"as-is": 0.61, "short128": 0.72}}
     f = tmp_path / "rv.json"
-    f.write_text(json.dumps({"n": 10, "view": "short128", "table": {"as-is": table, "jpeg90": table}, "chosen": chosen}))
+    f.write_text(json.dumps({"n": 10, "shorts": [128], "table": {"as-is": table, "jpeg90": table}, "chosen": chosen}))
     on = "\n".join(resolution_view_section(f, 128))
     assert "| h front end short128 | 0.700 (0.40) | 0.700 (0.40) | – | – |" in on
-    assert "picks per fold: h: short128, as-is" in on and "**Adopted**" in on and "short side 128 px" in on
+    assert "picks per fold: h: short128, as-is" in on and "**Adopted**" in on and "short sides 128 px" in on
+    assert "every row (inner leave-one-family-out AUC per front end): h: as-is 0.610, short128 0.720." in on
     assert "Not used by this model" in "\n".join(resolution_view_section(f, 0))

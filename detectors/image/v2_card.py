@@ -104,23 +104,29 @@ def resolution_view_section(result_file: Path, whole_short: int = 0) -> list[str
     if not Path(result_file).exists():
         return []
     d = json.loads(Path(result_file).read_text())
-    picks = d.get("chosen", {})
-    chosen = {k.split(" selected")[0]: [p["front"] for p in v] for k, v in picks.items() if k.endswith("(inner criterion)")}
+    shorts = ", ".join(f"{n} px" for n in d.get("shorts", []))
+    picks = {k.split(" selected")[0]: [p["front"] for p in v] for k, v in d.get("chosen", {}).items()
+             if k.endswith("selected front end (inner criterion)")}
+    rule = {k.split(" rule")[0]: v for k, v in d.get("chosen", {}).items() if k.endswith("rule on all rows (inner criterion)")}
     adopted = (f"**Adopted**: this model's CLIP stream scores the whole view at short side {whole_short} px "
                "(`deepfake-train image --whole-short`, default 128; 0 turns it off)." if whole_short else
                "Not used by this model (trained with `--whole-short 0`).")
     return ["## Equalised resolution of the whole view", "",
             "CLIP sees every image at 224 px: a 140 px face crop arrives blurred, a 1024 px render sharp, and the "
-            "corpus' real and fake sources differ in resolution in ways that flip between families. The `short"
-            f"{d.get('view', 'short128')[5:]}` front end downscales (area) every image to a short side of at most "
-            f"{d.get('view', 'short128')[5:]} px and re-encodes it as JPEG q90 before the whole view, for training "
-            f"and scoring alike. Same 7 folds, {d['n']} rows, std / w1 ridge probes "
-            "(`python experiments/image/resolution_view.py extract --shard i/2` for both views, then `... eval`); a "
-            "test file \"as-is\" or \"re-encoded\" (JPEG q90) goes through the front end under test; `selected front "
-            "end`: the front end with the better inner leave-one-family-out AUC, chosen per outer fold on its "
-            "training rows only (the honest estimate of \"choose, then train\"; picks per fold: "
-            + "; ".join(f"{h}: {', '.join(v)}" for h, v in chosen.items()) + ").", "",
-            *_variant_table(d), "", adopted,
+            "corpus' real and fake sources differ in resolution in ways that flip between families. The front end "
+            "`shortN` downscales (area) every image to a short side of at most N px and re-encodes it as JPEG q90 "
+            "before the whole view, for training and scoring alike (`views.equalise_resolution`). Front ends "
+            f"measured: the image as it is and short sides {shorts}. Same 7 folds, {d['n']} rows, std / w1 ridge "
+            "probes (`python experiments/image/extract_whole.py --cap 300 --whole-short N --shard i/2` per N, then "
+            "`python experiments/image/resolution_view.py --shorts ...`); a test file \"as-is\" or \"re-encoded\" "
+            "(JPEG q90) goes through the front end under test; `selected front end`: the front end with the best "
+            "inner leave-one-family-out AUC, chosen per outer fold on its training rows only (the honest estimate "
+            "of \"choose, then train\"; picks per fold: "
+            + "; ".join(f"{h}: {', '.join(v)}" for h, v in picks.items()) + ").", "",
+            *_variant_table(d), "",
+            *([("The same rule on every row (inner leave-one-family-out AUC per front end): "
+                + "; ".join(f"{h}: " + ", ".join(f"{f} {a:.3f}" for f, a in v.items()) for h, v in rule.items())
+                + ".")] if rule else []), adopted,
             "The sections after this one (learning curve, content confound, re-encoded copies) were measured with "
             "the whole image as it is, before this front end.", ""]
 

@@ -13,7 +13,6 @@ trained by SGD, seeded per fold (``logo_eval``). Compare rows with each other on
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -21,14 +20,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
+from compare import family_eer_lines, save  # noqa: E402
 from subset_probe import subset_rows  # noqa: E402
 
 from detectors.audio.v2_data import labels  # noqa: E402
 from detectors.audio.v2_train import Config, HeadSpec, load_features, logo_eval  # noqa: E402
 from detectors.evaluation import logo  # noqa: E402
-
-OUT = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -48,18 +45,8 @@ def main() -> None:
     res["attentive head"] = logo_eval([att], feats, y, rows, folds, fuse=False, n_boot=a.n_boot)
     res["shipped + attentive"] = logo_eval([*shipped, att], feats, y, rows, folds, n_boot=a.n_boot)
     lines = [f"Subset of `subset_probe.py`: {len(rows)} files ({int(y.sum())} fake), {len(folds)} folds, as-is", "",
-             "| held-out family | " + " | ".join(res) + " |", "|---|" + "---|" * len(res)]
-    by = [{row["fold"]: row for row in (r["as-is"].get("fused") or next(iter(r["as-is"].values())))} for r in res.values()]
-    for f in folds:
-        lines.append(f"| {f.name} | " + " | ".join(f"{100 * b[f.name]['eer']:.1f} %" if f.name in b else "–" for b in by) + " |")
-    lines += ["| **mean EER** | " + " | ".join(f"**{100 * np.mean([r['eer'] for r in b.values()]):.1f} %**" for b in by) + " |",
-              "| mean AUC | " + " | ".join(f"{np.mean([r['auc'] for r in b.values()]):.3f}" for b in by) + " |",
-              "| families above 30 % | " + " | ".join(str(sum(r["eer"] > 0.30 for r in b.values())) for b in by) + " |", ""]
-    text = "\n".join(lines)
-    print(text)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "attentive_subset.md").write_text(text)
-    (OUT / "attentive_subset.json").write_text(json.dumps({"rows": len(rows), "results": res}, indent=1, default=float))
+             *family_eer_lines(res, folds)]
+    save("attentive_subset", "\n".join(lines), {"rows": len(rows), "results": res})
 
 
 if __name__ == "__main__":

@@ -20,21 +20,22 @@ out-of-fold scores). Also the stream split into its spectral and phase parts.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from compare import family_eer_lines, save  # noqa: E402
 
 from detectors.audio.v2_data import labels, load_rows  # noqa: E402
 from detectors.audio.v2_streams import TRACE_KEYS  # noqa: E402
 from detectors.audio.v2_train import Config, HeadSpec, load_features, logo_eval, summary_table  # noqa: E402
 from detectors.evaluation import logo  # noqa: E402
 
-OUT = Path(__file__).parent / "results"
 HARD = ("bigvgan", "hifi-gan", "melgan", "parallel-wavegan", "univnet", "waveglow")
 
 
@@ -108,19 +109,8 @@ def report(res: dict, folds: list, rows: list[dict], y: np.ndarray, out_name: st
     lines = [f"{len(rows)} files ({int(y.sum())} fake), {len(folds)} folds, as-is", ""]
     for name, r in res.items():
         lines += [f"#### {name}", "", summary_table(r), ""]
-    by = [{row["fold"]: row for row in (r["as-is"].get("fused") or next(iter(r["as-is"].values())))} for r in res.values()]
-    lines += ["| held-out family | " + " | ".join(res) + " |", "|---|" + "---|" * len(res)]
-    for f in folds:
-        mark = " (vocoder)" if f.name in HARD else ""
-        lines.append(f"| {f.name}{mark} | " + " | ".join(f"{100 * b[f.name]['eer']:.1f} %" if f.name in b else "–" for b in by) + " |")
-    lines += ["| **mean EER** | " + " | ".join(f"**{100 * np.mean([r['eer'] for r in b.values()]):.1f} %**" for b in by) + " |",
-              "| mean AUC | " + " | ".join(f"{np.mean([r['auc'] for r in b.values()]):.3f}" for b in by) + " |",
-              "| families above 30 % | " + " | ".join(str(sum(r["eer"] > 0.30 for r in b.values())) for b in by) + " |", ""]
-    text = "\n".join(lines)
-    print(text)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{out_name}.md").write_text(text)
-    (OUT / f"{out_name}.json").write_text(json.dumps({"rows": len(rows), "results": res}, indent=1, default=float))
+    lines += family_eer_lines(res, folds, lambda name: " (vocoder)" if name in HARD else "")
+    save(out_name, "\n".join(lines), {"rows": len(rows), "results": res})
 
 
 if __name__ == "__main__":

@@ -48,9 +48,10 @@ CONDS = ("as-is", "jpeg90")
 TRAINED = ("clip-whole-pen", "clip-whole-proj", "clip-whole-mid")
 
 
-def cached_whole(paths: list[str], views=CONDS) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
-    """view -> feature name -> (n, d) from the cache (whole-image CLIP stream); ok mask."""
-    stream = stream_factory("clip")(crops=(), faces=False)
+def cached_whole(paths: list[str], views=CONDS, whole_short: int = 0) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
+    """view -> feature name -> (n, d) from the cache (whole-image CLIP stream, its whole view at
+    equalised resolution when ``whole_short``); ok mask."""
+    stream = stream_factory("clip")(crops=(), faces=False, whole_short=whole_short)
     cache = FeatureCache(read_only=True)
     out: dict[str, dict[str, np.ndarray]] = {}
     ok = np.ones(len(paths), bool)

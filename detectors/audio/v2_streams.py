@@ -206,7 +206,7 @@ def vocoder_traces(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict[str, n
     fine = ltas - median_filter(ltas, size=15, mode="nearest")
     tilt = _band_means(ltas)
     spread = _band_means(Ls.std(axis=1))
-    flux = _band_means(np.abs(np.diff(L, axis=1))[:, loud[1:]].mean(axis=1)) if L.shape[1] > 1 else np.zeros(TRACE_BANDS)
+    flux = _band_means(np.abs(np.diff(L, axis=1))[:, loud[1:]].mean(axis=1))  # >= 13 frames: the length check above
     flat = _band_means(np.exp(np.log(Ps).mean(axis=1)) / Ps.mean(axis=1))
     phase = np.angle(Z)
     d2t = np.diff(np.unwrap(phase, axis=1), n=2, axis=1)

@@ -24,7 +24,7 @@ from detectors.image.detector import ImageDetectorBase, severity_of
 from detectors.image.prepare import ImageEvidence, prepare_rgb
 from detectors.image.streams import FACE_KEYS, FORENSIC_KEYS, FaceCache, ImageStream, stream_factory
 from detectors.image.v2_model import MODEL_FILE, V2Model
-from detectors.image.views import MAX_FACES, native_crop, pool, whole_view
+from detectors.image.views import MAX_FACES, native_crop, pool
 from detectors.media import MediaRef, load_image
 from detectors.recipes.payloads import ImagePayload
 from detectors.schema import AnalysisResult, Anomaly, ComponentScore, FaceResult, verdict_fields
@@ -107,12 +107,10 @@ class ClipImageDetector(ImageDetectorBase):
         timings["decode"] = time.perf_counter() - t
         progress("decode", 1.0, {"width": rgb.shape[1], "height": rgb.shape[0]})
         inputs, ev = prepare_rgb(rgb, self.faces, ref.format, luma, qtable, max_faces=MAX_FACES,
-                                 timings=timings, progress=progress)
+                                 timings=timings, progress=progress, whole_short=self.whole_short)
         if ev.inconclusive:
             return Prepared(ref=ref, payload={"evidence": ev}, timings=timings)
         whole, faces = inputs[0], inputs[1:]
-        if self.whole_short:  # the heads were trained on the whole view at equalised resolution
-            whole = whole_view(rgb, self.whole_short)
         stack = np.stack([whole, *(native_crop(rgb, c) for c in self.crops)])
         return Prepared(ref=ref, model_inputs=[stack, *faces], payload={"evidence": ev}, timings=timings)
 

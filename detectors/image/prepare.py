@@ -11,6 +11,7 @@ import numpy as np
 from detectors.base import Prepared, ProgressFn, no_progress
 from detectors.faces import IMAGE_INPUT_SIZE, Face, FaceDetector, align_crop, resize_whole
 from detectors.image import forensics
+from detectors.image.views import whole_view
 from detectors.media import MediaRef, load_image
 
 MAX_FACES = 8
@@ -41,8 +42,10 @@ def prepare_rgb(
     max_faces: int = MAX_FACES,
     timings: dict[str, float] | None = None,
     progress: ProgressFn = no_progress,
+    whole_short: int = 0,
 ) -> tuple[list[np.ndarray], ImageEvidence]:
-    """Model inputs and evidence for an RGB uint8 image (no model calls)."""
+    """Model inputs and evidence for an RGB uint8 image (no model calls); ``whole_short`` > 0 makes
+    the whole-image input at equalised resolution (``views.whole_view``), as image-clip's heads read it."""
     timings = timings if timings is not None else {}
     h, w = rgb.shape[:2]
     ev = ImageEvidence(width=w, height=h, format=fmt)
@@ -67,7 +70,8 @@ def prepare_rgb(
     timings["forensics"] = time.perf_counter() - t
     progress("forensics", 1.0, {})
     t = time.perf_counter()
-    inputs = [resize_whole(rgb, IMAGE_INPUT_SIZE)] + [align_crop(rgb, f, IMAGE_INPUT_SIZE) for f in faces]
+    whole = whole_view(rgb, whole_short) if whole_short else resize_whole(rgb, IMAGE_INPUT_SIZE)
+    inputs = [whole] + [align_crop(rgb, f, IMAGE_INPUT_SIZE) for f in faces]
     timings["crops"] = time.perf_counter() - t
     return inputs, ev
 

@@ -9,7 +9,9 @@ import pytest
 from detectors.evaluation import logo
 from detectors.image.v2_data import content_of
 from detectors.image.v2_logo import (
+    EVERY_HEAD,
     ProbeConfig,
+    choose_fusion,
     choose_probe,
     content_strata,
     fit_head,
@@ -78,6 +80,27 @@ def test_choose_probe_picks_on_inner_folds_and_returns_inner_oof_scores():
     from detectors.evaluation.metrics import auc
 
     assert auc(y[folds[0].test], s) > 0.8
+
+
+def test_choose_fusion_keeps_a_head_alone_when_the_inner_folds_say_so():
+    """Two inner folds. Head "a" ranks each fold's fakes above its reals perfectly but sits at a
+    different level per fold (poor in pool); head "b" is the label plus noise (good in pool, never
+    perfect within a fold). The pooled logistic fusion leans on "b"; the inner criterion (mean AUC
+    within the inner folds) keeps "a" alone. With two noisy heads it keeps their fusion."""
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1, 0, 1], 20)
+    inner = [(np.arange(40, 80), np.arange(0, 40)), (np.arange(0, 40), np.arange(40, 80))]
+    a = np.concatenate([rng.uniform(0, 1, 20), rng.uniform(2, 3, 20), rng.uniform(10, 11, 20), rng.uniform(12, 13, 20)])
+    b = y + rng.normal(0, 0.6, 80)
+    fc = choose_fusion(np.column_stack([a, b]), y, inner, ["a", "b"])
+    assert set(fc.inner_auc) == {EVERY_HEAD, "a", "b"}
+    assert fc.inner_auc["a"] == 1.0 and fc.inner_auc[EVERY_HEAD] < 1.0
+    assert fc.chosen == "a" and list(fc.weights) == [1.0, 0.0] and fc.bias == 0.0
+    assert fc.every[0].shape == (2,) and (fc.every[0] >= 0).all() and fc.every[0][1] > 0
+    c = y + rng.normal(0, 0.6, 80)
+    fc2 = choose_fusion(np.column_stack([b, c]), y, inner, ["b", "c"])
+    assert fc2.chosen == EVERY_HEAD and fc2.inner_auc[EVERY_HEAD] >= max(fc2.inner_auc["b"], fc2.inner_auc["c"])
+    np.testing.assert_allclose(fc2.weights, fc2.every[0])
 
 
 def test_probe_config_label_round_trips():

@@ -186,6 +186,21 @@ def learning_curve_section(curve_files: list[Path], final: dict[str, dict[str, l
     return lines + v1_lines + [""]
 
 
+def fusion_choice_lines(meta: dict) -> list[str]:
+    """How the heads were combined: the inner folds' choice between the fusion of every head and
+    each head alone (``v2_logo.choose_fusion``), for the shipped model and per LOGO fold."""
+    fc = meta.get("fusion_choice")
+    if not fc:
+        return []
+    crit = ", ".join(f"{k} {v:.3f}" for k, v in fc["inner_auc"].items())
+    picks = ", ".join(f"{d['fold']}: {d['chosen']}" for d in meta.get("fold_fusion_choice", []))
+    return ["", f"Fusion: the inner folds choose between the non-negative fusion of every head and each head alone, by "
+            f"the criterion that picks the probes (mean inner held-out-family AUC; ties go to the fusion). On every row "
+            f"it chose **{fc['chosen']}** ({crit}). The same choice made per LOGO fold on its training rows is the "
+            f"`fused` row of the tables below (picks: {picks}); `fused, every head` is the fusion of every head in "
+            f"every fold (the previous recipe)."]
+
+
 def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict]]], heads: list[str],
                extra_sections: list[str] | None = None) -> None:
     m = model.meta
@@ -225,9 +240,10 @@ def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict
               "UnivFD's probe on row-normalised CLIP features); `w0` / `w0.5` / `w1`: a fake family or real source "
               "of n files weighs n^-0 / n^-0.5 / n^-1 per file (then each class sums to the same weight). Variant and "
               f"penalty are chosen per head by {m.get('inner_folds', 'group')} inner folds of the training rows."]
+    lines += fusion_choice_lines(m)
     lines += [
         "",
-        f"Operating points (from LOGO held-out fused scores, {ops.fitted_on}): `fake` at p >= {ops.fake_above:.3f}, "
+        f"Operating points (from {ops.fitted_on}): `fake` at p >= {ops.fake_above:.3f}, "
         f"`real` below {ops.real_below:.3f}, `inconclusive` between. Measured there: "
         + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in ops.measured.items()) + ".",
         "",

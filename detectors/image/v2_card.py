@@ -145,6 +145,63 @@ def train_views_section(result_file: Path) -> list[str]:
             *_variant_table(d), ""]
 
 
+def equalised_variants_section(blocks_file: Path, scales_file: Path, cap600_file: Path,
+                               face_norm_file: Path | None = None) -> list[str]:
+    """Variants measured on the equalised front end and not adopted: every CLIP block's CLS token
+    (``experiments/image/block_probe.py``), several resolutions at once (``multi_scale.py``), twice
+    the cap (``deepfake-train image --cap 600``'s LOGO tables) and the score normalised per face
+    condition (``face_norm.py``)."""
+    import json
+
+    lines: list[str] = []
+    if Path(blocks_file).exists():
+        d = json.loads(Path(blocks_file).read_text())
+        picks = [p["pick"] for p in d.get("chosen", {}).get("block chosen by inner criterion", [])]
+        lines += ["### Every CLIP block's CLS token (RINE, Koutlis & Papadopoulos 2024)", "",
+                  f"One std / w1 ridge probe per block (the CLS token after block k, layer-normalised; block 12 is the "
+                  f"penultimate head's input), one on all twelve side by side, and the block chosen per outer fold by the "
+                  f"inner criterion (picks: {', '.join(picks)}); short side 128 px, same 7 folds, {d['n']} rows "
+                  "(`python experiments/image/block_probe.py extract --shard i/2`, then `... eval`):", "",
+                  *_variant_table(d), "",
+                  "Blocks 9-10 equal the projected head on the mean and lose on the worst fold; choosing a block per fold "
+                  "loses 0.05. Not adopted.", ""]
+    if Path(scales_file).exists():
+        d = json.loads(Path(scales_file).read_text())
+        lines += ["### Several resolutions at once", "",
+                  f"Probes at short sides {', '.join(map(str, d.get('shorts', [])))} px, the mean of their scores, and one "
+                  f"probe on their features side by side; same folds, {d['n']} rows "
+                  "(`python experiments/image/multi_scale.py`):", "", *_variant_table(d), "",
+                  "One CLIP pass per resolution for no gain over 128 px alone. Not adopted.", ""]
+    if Path(cap600_file).exists():
+        t = json.loads(Path(cap600_file).read_text())
+        row = {h: logo.summary_row(t["jpeg90"][h]) for h in ("fused", "clip-whole-proj", "clip-whole-pen") if h in t["jpeg90"]}
+        lines += ["### Twice the files per family / source (cap 600)", "",
+                  "`deepfake-train image --cap 600 --no-baselines --no-card --out /tmp/img600/v2` (4,260 images: the "
+                  "extra ones are mostly more SD 1.x grids, StyleGAN faces and the three large real sources), JPEG q90 "
+                  "mean AUC (worst): " + "; ".join(f"{h} {r['auc']:.3f} ({r['min_auc']:.3f})" for h, r in row.items())
+                  + ". Worse than at cap 300: not adopted.", ""]
+    if face_norm_file is not None and Path(face_norm_file).exists():
+        d = json.loads(Path(face_norm_file).read_text())
+        inner = d.get("chosen", {}).get("inner", [])
+        wins = sum(1 for p in inner if max(("raw", "centre", "z"), key=p.get) != "raw")
+        n = len(inner)
+        most = max((max(p["centre"], p["z"]) - p["raw"] for p in inner), default=0.0)
+        q = d["table"]["jpeg90"]
+        raw, cen = q.get("proj raw"), q.get("proj centre")
+        gain = (f"centred: {cen['mean'] - raw['mean']:+.3f} on the mean, {cen['min'] - raw['min']:+.3f} on the worst fold, "
+                "JPEG q90" if raw and cen else "")
+        lines += ["### The score normalised per face condition", "",
+                  "The shipped head's score minus the training reals' mean score of the image's condition (a face "
+                  "found or not; `z`: also divided by their spread), the reference from in-sample or inner out-of-fold "
+                  f"scores; same folds, {d['n']} rows (`python experiments/image/face_norm.py`):", "", *_variant_table(d), "",
+                  f"It lifts the within-faces AUC but no family ({gain}); the inner "
+                  f"criterion prefers a normalised score in {wins} of {n} folds, by {most:.3f} at most. Too small to pay for "
+                  "a second scoring path: not adopted.", ""]
+    if lines:
+        lines = ["## Measured on the equalised front end, not adopted", "", *lines]
+    return lines
+
+
 def learning_curve_section(curve_files: list[Path], final: dict[str, dict[str, list[dict]]] | None = None,
                            final_cap: int | None = None, final_n: int | None = None) -> list[str]:
     """What more data buys: the whole-image CLIP probes' LOGO means at smaller caps

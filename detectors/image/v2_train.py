@@ -24,6 +24,7 @@ from detectors.calibration import fit_operating_points, fit_platt
 from detectors.evaluation import logo, metrics
 from detectors.image.v2_card import (
     content_balance_section,
+    equalised_variants_section,
     learning_curve_section,
     resolution_view_section,
     strata_section,
@@ -32,9 +33,9 @@ from detectors.image.v2_card import (
 from detectors.image.v2_data import content_of, default_manifest, load_rows, metadata_features
 from detectors.image.v2_logo import (
     CONFIGS,
+    EVERY_HEAD,
     HeadData,
     ProbeConfig,
-    EVERY_HEAD,
     choose_fusion,
     choose_probe,
     content_strata,
@@ -57,6 +58,10 @@ DEFAULT_CURVE = ("experiments/image/results/probe_scale_cap30.json", "experiment
 CONTENT_BALANCE = Path("experiments/image/results/content_balance.json")  # experiments/image/content_balance.py
 TRAIN_VIEWS = Path("experiments/image/results/train_views.json")  # experiments/image/train_views.py
 RESOLUTION_VIEW = Path("experiments/image/results/resolution_view.json")  # experiments/image/resolution_view.py
+BLOCK_PROBE = Path("experiments/image/results/block_probe.json")  # experiments/image/block_probe.py
+MULTI_SCALE = Path("experiments/image/results/multi_scale.json")  # experiments/image/multi_scale.py
+CAP600 = Path("experiments/image/results/cap600_logo_tables.json")  # deepfake-train image --cap 600 (LOGO tables)
+FACE_NORM = Path("experiments/image/results/face_norm.json")  # experiments/image/face_norm.py
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
 STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
 WHOLE_ONLY = {"crops": (), "faces": False}
@@ -306,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
 
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
                    model, tables, heads, extra_sections=strata_section(strata)
-                   + resolution_view_section(RESOLUTION_VIEW, args.whole_short) + learning_curve_section(
+                   + resolution_view_section(RESOLUTION_VIEW, args.whole_short)
+                   + equalised_variants_section(BLOCK_PROBE, MULTI_SCALE, CAP600, FACE_NORM) + learning_curve_section(
                        [Path(f) for f in args.curve.split(",") if f and Path(f).exists()], tables, args.cap, n)
                    + content_balance_section(CONTENT_BALANCE) + train_views_section(TRAIN_VIEWS))
     log(f"saved {args.out / MODEL_FILE} in {time.monotonic() - t0:.0f} s; held-out operating points "

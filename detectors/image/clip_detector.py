@@ -82,8 +82,9 @@ class ClipImageDetector(ImageDetectorBase):
         ran = {self.model.heads[h]["stream"] for h in self.image_heads + self.face_heads}
         ran |= {self.model.heads[h]["stream"] for h in self.forensic_heads if self.model.fusion_weights.get(h, 0.0) > 0}
         names = [f"{c['name']} {c['version']}" for s, c in self.model.streams.items() if s in ran]
-        return f"image-clip {self.model.meta.get('version', '')}: streams " + ", ".join(names) + \
-            "; linear heads, calibrated fusion"
+        used = [h for h in self.model.heads if self.model.fusion_weights.get(h, 0.0) > 0]
+        how = f"linear head {used[0]}, calibrated" if len(used) == 1 else f"linear heads {', '.join(used)}, calibrated fusion"
+        return f"image-clip {self.model.meta.get('version', '')}: streams " + ", ".join(names) + f"; {how}"
 
     @property
     def operating_points(self):

@@ -27,7 +27,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 from compare import family_eer_lines, save  # noqa: E402
 
 from detectors.audio import v2_train  # noqa: E402

@@ -147,3 +147,8 @@ def test_equalised_variants_section_renders_what_exists(tmp_path):
     text = "\n".join(equalised_variants_section(absent, absent, absent, fn))
     assert "centred: +0.010 on the mean, -0.010 on the worst fold" in text
     assert "prefers a normalised score in 1 of 2 folds, by 0.020 at most" in text
+    pf = tmp_path / "paired.json"
+    pf.write_text(json.dumps({"n": 10, "paired": ["a/b", "c/d"], "table": {c: {"proj paired x1": raw} for c in ("as-is", "jpeg90")},
+                              "inner_criterion": {"paired x1": [0.6, 0.8], "paired only": [0.5, 0.5]}}))
+    text = "\n".join(equalised_variants_section(absent, absent, absent, None, pf))
+    assert "Rows of the 2 repositories with both labels" in text and "paired x1 0.700, paired only 0.500" in text

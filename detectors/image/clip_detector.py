@@ -64,7 +64,7 @@ class ClipImageDetector(ImageDetectorBase):
             self.streams[short] = stream
         heads = self.model.heads
         # heads the fusion gave weight 0 change nothing: their streams and views are not run
-        active = [h for h in heads if self.model.fusion_weights.get(h, 0.0) > 0]
+        self.active_heads = active = [h for h in heads if self.model.fusion_weights.get(h, 0.0) > 0]
         self.image_heads = [h for h in active if heads[h]["stream"] != "forensic" and not self.model.spec(h).face]
         self.face_heads = [h for h in active if heads[h]["stream"] != "forensic" and self.model.spec(h).face]
         self.forensic_heads = [h for h in heads if heads[h]["stream"] == "forensic"]
@@ -82,7 +82,7 @@ class ClipImageDetector(ImageDetectorBase):
         ran = {self.model.heads[h]["stream"] for h in self.image_heads + self.face_heads}
         ran |= {self.model.heads[h]["stream"] for h in self.forensic_heads if self.model.fusion_weights.get(h, 0.0) > 0}
         names = [f"{c['name']} {c['version']}" for s, c in self.model.streams.items() if s in ran]
-        used = [h for h in self.model.heads if self.model.fusion_weights.get(h, 0.0) > 0]
+        used = self.active_heads
         how = f"linear head {used[0]}, calibrated" if len(used) == 1 else f"linear heads {', '.join(used)}, calibrated fusion"
         return f"image-clip {self.model.meta.get('version', '')}: streams " + ", ".join(names) + f"; {how}"
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -31,8 +30,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-
-warnings.filterwarnings("ignore", message="Mean of empty slice")  # the inner refits take a fixed penalty (no inner folds)
 
 
 def face_counts(paths: list[str]) -> np.ndarray:
@@ -64,12 +61,14 @@ def normalise(s: np.ndarray, cond: np.ndarray, ref_s: np.ndarray, ref_cond: np.n
 
 
 def evaluate(json_path: Path) -> None:
+    from content_balance import POWER
     from probe_scale import CONDS, cached_rows, cached_whole, save_tables
     from train_views import fit
 
     from detectors.evaluation import metrics
     from detectors.image.v2_logo import RIDGE_LAMBDAS, usable_inner
     from detectors.image.v2_model import HEADS, head_matrix
+    from detectors.training.probe import balanced_weights, ridge_path
 
     rows, _, y, _, folds = cached_rows(300)
     paths = [r["path"] for r in rows]
@@ -94,7 +93,7 @@ def evaluate(json_path: Path) -> None:
         crit = {h: [] for h in hows}
         oof = np.full(len(y), np.nan)
         for itr, ite in inner:
-            ip, _, _ = fit({"as-is": X["as-is"]}, y, rows, itr, ("as-is",), (lam,), [])
+            ip = ridge_path(X["as-is"][itr], y[itr], balanced_weights(rows, itr, POWER), (lam,))[0]  # the outer penalty
             ireal = itr[y[itr] == 0]
             ref = ip.score(X["as-is"][ireal])
             s = ip.score(X["as-is"][ite])

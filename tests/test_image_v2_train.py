@@ -152,3 +152,10 @@ def test_equalised_variants_section_renders_what_exists(tmp_path):
                               "inner_criterion": {"paired x1": [0.6, 0.8], "paired only": [0.5, 0.5]}}))
     text = "\n".join(equalised_variants_section(absent, absent, absent, None, pf))
     assert "Rows of the 2 repositories with both labels" in text and "paired x1 0.700, paired only 0.500" in text
+    nf = tmp_path / "nuisance.json"
+    nf.write_text(json.dumps({"n": 10, "chosen": [{"fold": "a", "pick": [2, "both"]}],
+                              "table": {c: {"proj, no projection": raw, "proj, minus 2 both directions": cen,
+                                            "proj, minus 4 both directions": cen} for c in ("as-is", "jpeg90")}}))
+    text = "\n".join(equalised_variants_section(absent, absent, absent, None, None, nf))
+    assert "(picks: 2 both)" in text and "| proj, minus 2 both directions | 0.710 (0.39) |" in text
+    assert "minus 4 both" not in text

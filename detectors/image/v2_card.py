@@ -146,11 +146,13 @@ def train_views_section(result_file: Path) -> list[str]:
 
 
 def equalised_variants_section(blocks_file: Path, scales_file: Path, cap600_file: Path,
-                               face_norm_file: Path | None = None, paired_file: Path | None = None) -> list[str]:
+                               face_norm_file: Path | None = None, paired_file: Path | None = None,
+                               nuisance_file: Path | None = None) -> list[str]:
     """Variants measured on the equalised front end and not adopted: every CLIP block's CLS token
     (``experiments/image/block_probe.py``), several resolutions at once (``multi_scale.py``), twice
-    the cap (``deepfake-train image --cap 600``'s LOGO tables) and the score normalised per face
-    condition (``face_norm.py``)."""
+    the cap (``deepfake-train image --cap 600``'s LOGO tables), the score normalised per face
+    condition (``face_norm.py``), source-paired weighting (``paired_sources.py``) and the nuisance
+    directions projected out (``nuisance_projection.py``)."""
     import json
 
     lines: list[str] = []
@@ -207,6 +209,20 @@ def equalised_variants_section(blocks_file: Path, scales_file: Path, cap600_file
                   "Mean inner criterion per variant (what a trainer could choose by): "
                   + ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in d.get("inner_criterion", {}).items() if v)
                   + ". No extra weight beats the plain probe on either. Not adopted.", ""]
+    if nuisance_file is not None and Path(nuisance_file).exists():
+        d = json.loads(Path(nuisance_file).read_text())
+        shown = {c: {k: v for k, v in t.items() if not any(f"minus {n} " in k for n in (4, 16, 64))}
+                 for c, t in d["table"].items()}
+        picks = [" ".join(map(str, p["pick"])) for p in d.get("chosen", [])]
+        lines += ["### Source and family directions projected out (nuisance attribute projection)", "",
+                  "Before the probe, the top-k directions of the between-group scatter within a class (the real sources' "
+                  "means about the reals' mean, the fake families' about the fakes', or both) are removed from the "
+                  "standardised features, each fold and inner fold from its own training rows; k and the kind chosen per "
+                  f"outer fold by the inner criterion (picks: {', '.join(picks)}); same folds, {d['n']} rows "
+                  "(`python experiments/image/nuisance_projection.py`; k = 4, 16, 64 are in its JSON):", "",
+                  *_variant_table({**d, "table": shown}), "",
+                  "Every projection loses to the plain probe on the mean; what separates the training sources within a "
+                  "class is also part of what separates real from generated here. Not adopted.", ""]
     if lines:
         lines = ["## Measured on the equalised front end, not adopted", "", *lines]
     return lines

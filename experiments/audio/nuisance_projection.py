@@ -1,0 +1,215 @@
+"""Project out the directions along which real sources (and fake families) differ, then the heads.
+
+    .venv/bin/python experiments/audio/nuisance_projection.py run --shard 0/2   # and 1/2 beside it
+    .venv/bin/python experiments/audio/nuisance_projection.py table --n-boot 50
+
+Why: each real source of corpus v2 has its own recording chain (microphone, room, codec, level),
+and so does each fake family's training data; a probe on Whisper states can learn "sounds like
+LibriTTS / VCTK" instead of "was synthesised". Nuisance attribute projection (NAP; Solomonoff et
+al., 2005, channel compensation in speaker verification) removes the top-k directions of the
+between-group scatter within a class from the standardised features before the ridge head, so the
+head can only use what the groups of a class share.
+
+Protocol: the 62 leave-one-family-out folds of the card (cap 120, as-is), heads ridge on the
+mean+std of Whisper states 1, 2, 3 (the previous recipe: the shipped one with ridge in place of the
+logistic head on state 2), alpha by the same 3 family-grouped inner folds as the trainer, fused by
+non-negative stacking on the inner out-of-fold scores. Per outer fold and only from its training
+rows: the group means (real source / fake family, each group once) minus their class mean; their
+top-k right singular vectors from the reals' groups (``reals``) or from both classes (``both``);
+each inner fold computes its own basis from its own training rows. ``chosen``: k and kind picked
+per outer fold by the inner criterion (mean EER of the inner held-out families, as
+``nested_variants.py``), the honest estimate of "choose, then train".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+OUT = Path(__file__).parent / "results"
+SCORES = Path("/tmp/audio_nap_scores")
+VARIANTS = [(0, "none"), (4, "reals"), (8, "reals"), (16, "reals"), (32, "reals"), (8, "both"), (32, "both")]
+HEADS = ("l1", "l2", "l3")
+
+
+def vname(v: tuple[int, str]) -> str:
+    return "no projection" if v[0] == 0 else f"minus {v[0]} {v[1]} directions"
+
+
+def group_deviations(Z: np.ndarray, gid: np.ndarray, y: np.ndarray, label: int) -> np.ndarray:
+    """Each group's mean minus the mean of its class's group means (one row per group)."""
+    gs = np.unique(gid[y == label])
+    means = np.stack([Z[gid == g].mean(axis=0) for g in gs])
+    return means - means.mean(axis=0)
+
+
+def bases(Z: np.ndarray, gid: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """kind -> (m, d) right singular vectors of the within-class group deviations, strongest first."""
+    dr, df = group_deviations(Z, gid, y, 0), group_deviations(Z, gid, y, 1)
+    return {"reals": np.linalg.svd(dr, full_matrices=False)[2], "both": np.linalg.svd(np.vstack([dr, df]), full_matrices=False)[2]}
+
+
+class RidgeFits:
+    """Weighted ridge of t in {-1, 1} on standardised, projected features of one training set.
+
+    The Gram matrix is computed once; the projection (I - P'P) acts on it, so every (k, alpha)
+    costs a d x d product and a solve.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, gid: np.ndarray, w: np.ndarray, idx: np.ndarray) -> None:
+        from detectors.training.probe import standardiser
+
+        self.mean, self.scale = standardiser(X[idx], "std")
+        Z = self.z(X[idx])
+        self.B = bases(Z, gid[idx], y[idx])
+        wi = w[idx]
+        t = np.where(y[idx] == 1, 1.0, -1.0)
+        W = wi.sum()
+        self.zm = (wi[:, None] * Z).sum(axis=0) / W
+        self.tm = float((wi * t).sum() / W)
+        Zc = Z - self.zm
+        self.G = Zc.T @ (wi[:, None] * Zc)
+        self.r = Zc.T @ (wi * (t - self.tm))
+
+    def z(self, X: np.ndarray) -> np.ndarray:
+        return np.nan_to_num((np.asarray(X, np.float64) - self.mean) / self.scale)
+
+    def coefs(self, v: tuple[int, str], alphas) -> list[np.ndarray]:
+        d = len(self.r)
+        A = np.eye(d)
+        if v[0]:
+            P = self.B[v[1]][: v[0]]
+            A = A - P.T @ P
+        G, r = A @ self.G @ A, A @ self.r
+        return [A @ np.linalg.solve(G + a * np.eye(d), r) for a in alphas]  # A @: scores use the projected z
+
+    def score(self, X: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        return (self.z(X) - self.zm) @ coef + self.tm
+
+
+def run(args) -> None:
+    from detectors.audio.v2_data import labels, load_rows
+    from detectors.audio.v2_train import LAYER_KEYS, RIDGE_ALPHAS, load_features
+    from detectors.evaluation import logo, metrics
+    from detectors.training.probe import balanced_weights, family_of, inner_folds
+
+    rows = load_rows()
+    y = labels(rows)
+    feats = load_features([r["path"] for r in rows], ["whisper"], "as-is")["whisper"]
+    folds = logo.logo_folds(rows, min_fakes=20)
+    keys = [family_of(r) for r in rows]
+    names = sorted(set(keys))
+    gid = np.array([names.index(k) for k in keys])
+    i, n = (int(x) for x in args.shard.split("/"))
+    mine = [fi for fi in range(len(folds)) if fi % n == i]
+    out = {}
+    t0 = time.monotonic()
+    for h in HEADS:
+        X = np.concatenate([feats[k] for k in LAYER_KEYS[h]], axis=1)
+        for fi in mine:
+            fold = folds[fi]
+            tr = fold.train
+            w = np.zeros(len(y))
+            w[tr] = balanced_weights(rows, tr, 0.5)
+            splits = inner_folds(rows, tr, 3, fi)
+            oof = {v: np.full((len(y), len(RIDGE_ALPHAS)), np.nan) for v in VARIANTS}
+            for itr, ite in splits:
+                wi = np.zeros(len(y))
+                wi[itr] = balanced_weights(rows, itr, 0.5)
+                f = RidgeFits(X, y, gid, wi, itr)
+                for v in VARIANTS:
+                    for j, c in enumerate(f.coefs(v, RIDGE_ALPHAS)):
+                        oof[v][ite, j] = f.score(X[ite], c)
+            full = RidgeFits(X, y, gid, w, tr)
+            for v in VARIANTS:
+                o = oof[v][tr]
+                ok = np.isfinite(o).all(axis=1)
+                j = int(np.nanargmax([metrics.auc(y[tr][ok], o[ok, k]) for k in range(len(RIDGE_ALPHAS))]))
+                c = full.coefs(v, [RIDGE_ALPHAS[j]])[0]
+                out[f"test__{h}__{vname(v)}__{fi}"] = full.score(X[fold.test], c)
+                out[f"oof__{h}__{vname(v)}__{fi}"] = oof[v][tr, j]
+            print(f"{h} fold {fi} {fold.name}: {time.monotonic() - t0:.0f} s", flush=True)
+    SCORES.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(SCORES / f"shard{i}.npz", **out)
+
+
+def table(args) -> None:
+    from nested_variants import inner_criterion
+
+    from detectors.audio.v2_data import labels, load_rows
+    from detectors.evaluation import logo
+    from detectors.training.probe import fit_nonnegative_fusion, inner_folds
+
+    rows = load_rows()
+    y = labels(rows)
+    folds = logo.logo_folds(rows, min_fakes=20)
+    z = {}
+    for p in sorted(SCORES.glob("shard*.npz")):
+        z.update(dict(np.load(p)))
+    names = [vname(v) for v in VARIANTS]
+    score = {v: np.full((len(folds), len(y)), np.nan) for v in names}
+    crit = {v: np.full(len(folds), np.nan) for v in names}
+    for fi, fold in enumerate(folds):
+        tr = fold.train
+        splits = inner_folds(rows, tr, 3, fi)
+        for v in names:
+            So = np.column_stack([z[f"oof__{h}__{v}__{fi}"] for h in HEADS])
+            T = np.column_stack([z[f"test__{h}__{v}__{fi}"] for h in HEADS])
+            ok = np.isfinite(So).all(axis=1)
+            wf, b = fit_nonnegative_fusion(So[ok], y[tr][ok])
+            fo = np.full(len(y), np.nan)
+            fo[tr] = So @ wf + b
+            crit[v][fi] = inner_criterion(fo, y, rows, splits)
+            score[v][fi, fold.test] = T @ wf + b
+    chosen = [names[int(np.nanargmin([crit[v][fi] for v in names]))] for fi in range(len(folds))]
+    sel = np.full((len(folds), len(y)), np.nan)
+    for fi, fold in enumerate(folds):
+        sel[fi, fold.test] = score[chosen[fi]][fi, fold.test]
+
+    def outer(S):
+        look = {f.test.tobytes(): S[i, f.test] for i, f in enumerate(folds)}
+        return logo.run_logo(y, folds, lambda tr, te: look[te.tobytes()], n_boot=args.n_boot)
+
+    results = {v: outer(score[v]) for v in names}
+    results["chosen by inner folds"] = outer(sel)
+    from collections import Counter
+
+    counts = Counter(chosen)
+    lines = [f"{len(y)} files, {len(folds)} folds; ridge heads on Whisper states 1-3 (mean+std), fused.",
+             "", "| variant | mean inner criterion | times chosen | outer mean AUC (worst) | outer mean EER | worst EER | folds > 30 % |",
+             "|---|---|---|---|---|---|---|"]
+    for v in [*names, "chosen by inner folds"]:
+        s = logo.summary_row(results[v])
+        over = sum(r["eer"] > 0.30 for r in results[v])
+        ci = f"{100 * np.nanmean(crit[v]):.1f} %" if v in crit else "–"
+        lines.append(f"| {v} | {ci} | {counts.get(v, 0) if v in crit else '–'} | {s['auc']:.3f} ({s['min_auc']:.3f}) | "
+                     f"{100 * s['eer']:.1f} % | {100 * s['max_eer']:.1f} % | {over} of {s['n_folds']} |")
+    per = ["", "| held-out family | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for k, f in enumerate(folds):
+        per.append(f"| {f.name} | " + " | ".join(f"{100 * results[v][k]['eer']:.1f} %" for v in names) + " |")
+    text = "\n".join(lines + per)
+    print(text)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "nuisance_projection.md").write_text(text + "\n")
+    (OUT / "nuisance_projection.json").write_text(json.dumps(
+        {"rows": len(y), "folds": len(folds), "variants": names, "chosen": chosen,
+         "inner_criterion": {v: crit[v].tolist() for v in names}, "results": results}, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=("run", "table"))
+    ap.add_argument("--shard", default="0/1")
+    ap.add_argument("--n-boot", type=int, default=50)
+    a = ap.parse_args()
+    run(a) if a.what == "run" else table(a)

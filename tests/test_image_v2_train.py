@@ -159,3 +159,8 @@ def test_equalised_variants_section_renders_what_exists(tmp_path):
     text = "\n".join(equalised_variants_section(absent, absent, absent, None, None, nf))
     assert "(picks: 2 both)" in text and "| proj, minus 2 both directions | 0.710 (0.39) |" in text
     assert "minus 4 both" not in text
+    fe = tmp_path / "face_expert.json"
+    fe.write_text(json.dumps({"n": 10, "with_face": {"real": 3, "fake": 4}, "chosen": [{"fold": "a", "pick": "global"}],
+                              "table": {c: {"global": raw, "experts": cen} for c in ("as-is", "jpeg90")}}))
+    text = "\n".join(equalised_variants_section(absent, absent, absent, None, None, None, fe))
+    assert "(3 reals and 4 fakes have one)" in text and "(picks: global)" in text and "| experts | 0.710 (0.39) |" in text

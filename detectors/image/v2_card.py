@@ -147,12 +147,13 @@ def train_views_section(result_file: Path) -> list[str]:
 
 def equalised_variants_section(blocks_file: Path, scales_file: Path, cap600_file: Path,
                                face_norm_file: Path | None = None, paired_file: Path | None = None,
-                               nuisance_file: Path | None = None) -> list[str]:
+                               nuisance_file: Path | None = None, face_expert_file: Path | None = None) -> list[str]:
     """Variants measured on the equalised front end and not adopted: every CLIP block's CLS token
     (``experiments/image/block_probe.py``), several resolutions at once (``multi_scale.py``), twice
     the cap (``deepfake-train image --cap 600``'s LOGO tables), the score normalised per face
-    condition (``face_norm.py``), source-paired weighting (``paired_sources.py``) and the nuisance
-    directions projected out (``nuisance_projection.py``)."""
+    condition (``face_norm.py``), source-paired weighting (``paired_sources.py``), the nuisance
+    directions projected out (``nuisance_projection.py``) and a probe per face condition
+    (``face_expert.py``)."""
     import json
 
     lines: list[str] = []
@@ -223,6 +224,19 @@ def equalised_variants_section(blocks_file: Path, scales_file: Path, cap600_file
                   *_variant_table({**d, "table": shown}), "",
                   "Every projection loses to the plain probe on the mean; what separates the training sources within a "
                   "class is also part of what separates real from generated here. Not adopted.", ""]
+    if face_expert_file is not None and Path(face_expert_file).exists():
+        d = json.loads(Path(face_expert_file).read_text())
+        picks = [p["pick"] for p in d.get("chosen", [])]
+        wf = d.get("with_face", {})
+        lines += ["### A probe per face condition", "",
+                  "Beside the global probe, one probe trained on the training images with a face "
+                  f"({wf.get('real', '?')} reals and {wf.get('fake', '?')} fakes have one) and one on the rest; each "
+                  "penalty by inner folds of its own rows, each score mapped to a probability by a Platt fit on its inner "
+                  "out-of-fold scores; the variant chosen per outer fold by the inner criterion (picks: "
+                  f"{', '.join(picks)}); same folds, {d['n']} rows (`python experiments/image/face_expert.py`):", "",
+                  *_variant_table(d), "",
+                  "A face probe trained on the other families' generated faces does not carry to the held-out family's "
+                  "faces either: the face fake families do not share a direction in these features. Not adopted.", ""]
     if lines:
         lines = ["## Measured on the equalised front end, not adopted", "", *lines]
     return lines

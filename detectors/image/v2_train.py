@@ -64,6 +64,7 @@ CAP600 = Path("experiments/image/results/cap600_logo_tables.json")  # deepfake-t
 FACE_NORM = Path("experiments/image/results/face_norm.json")  # experiments/image/face_norm.py
 PAIRED = Path("experiments/image/results/paired_sources.json")  # experiments/image/paired_sources.py
 NUISANCE = Path("experiments/image/results/nuisance_projection.json")  # experiments/image/nuisance_projection.py
+FACE_EXPERT = Path("experiments/image/results/face_expert.json")  # experiments/image/face_expert.py
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
 STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
 WHOLE_ONLY = {"crops": (), "faces": False}
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
                    model, tables, heads, extra_sections=strata_section(strata)
                    + resolution_view_section(RESOLUTION_VIEW, args.whole_short)
-                   + equalised_variants_section(BLOCK_PROBE, MULTI_SCALE, CAP600, FACE_NORM, PAIRED, NUISANCE) + learning_curve_section(
+                   + equalised_variants_section(BLOCK_PROBE, MULTI_SCALE, CAP600, FACE_NORM, PAIRED, NUISANCE, FACE_EXPERT) + learning_curve_section(
                        [Path(f) for f in args.curve.split(",") if f and Path(f).exists()], tables, args.cap, n)
                    + content_balance_section(CONTENT_BALANCE) + train_views_section(TRAIN_VIEWS))
     log(f"saved {args.out / MODEL_FILE} in {time.monotonic() - t0:.0f} s; held-out operating points "

@@ -1,6 +1,6 @@
 """Latency of /api/analyze per modality through the Serve graph vs. the library in-process.
 
-Usage: python benchmarks/bench_latency.py [--repeats 10] [--new-connection] [--interleave]
+Usage: python benchmarks/bench_latency.py [--repeats 10] [--new-connection] [--interleave] [--direct-ingress]
 Runs the files through ``detectors.pipeline.Analyzer`` in this process, then starts the real graph
 (serve_config.yaml sizes, local Ray with 2 CPUs) and sends the same files sequentially through HTTP,
 and prints p50/p95 for both, the graph's overhead, where the graph's time went (the
@@ -74,6 +74,9 @@ def main() -> int:
     parser.add_argument("--interleave", action="store_true",
                         help="alternate one library call and one request while the graph runs (the machine's "
                              "drift hits both alike; the idle graph's ~0.1 core runs beside the library too)")
+    parser.add_argument("--direct-ingress", action="store_true",
+                        help="Serve's direct ingress: the Ingress replica serves HTTP itself, no HTTP proxy hop "
+                             "(RAY_SERVE_ENABLE_DIRECT_INGRESS; one Ingress replica on its own port)")
     args = parser.parse_args()
     import httpx
 
@@ -107,7 +110,7 @@ def main() -> int:
         del analyzer  # its models stay out of the graph's way (memory, not CPU)
         gc.collect()
 
-    with serve_graph(env) as base, httpx.Client(timeout=300) as client:
+    with serve_graph(env, direct_ingress=args.direct_ingress) as base, httpx.Client(timeout=300) as client:
         headers = {"X-API-Key": key}
         analyzer = Analyzer(Settings(torch_threads=1)) if args.interleave else None
         for kind, path in media.items():
@@ -133,6 +136,7 @@ def main() -> int:
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; torch threads 1; load average "
           f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min); "
           f"{'interleaved with the library; ' if args.interleave else 'library first, then the graph; '}"
+          f"{'direct ingress (no HTTP proxy); ' if args.direct_ingress else ''}"
           f"{'a new HTTP connection per request' if args.new_connection else 'one kept-alive connection'} "
           f"(building an httpx.Client, not timed: {build_ms:.0f} ms)")
     print(f"{'modality':<8} {'file':<28} {'graph p50':>10} {'graph p95':>10} {'lib p50':>9} {'lib p95':>9} "

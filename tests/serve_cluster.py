@@ -15,8 +15,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @contextmanager
-def serve_graph(env: dict[str, str], overrides: dict[str, dict] | None = None, timeout: float = 240) -> Iterator[str]:
-    """Yield the base URL of a running graph; ``env`` reaches every replica (settings come from it)."""
+def serve_graph(env: dict[str, str], overrides: dict[str, dict] | None = None, timeout: float = 240,
+                direct_ingress: bool = False) -> Iterator[str]:
+    """Yield the base URL of a running graph; ``env`` reaches every replica (settings come from it).
+
+    ``direct_ingress``: Serve's direct ingress (``RAY_SERVE_ENABLE_DIRECT_INGRESS``): the one Ingress
+    replica serves HTTP on a port of its own, without the HTTP proxy's hop; the URL is that port's.
+    """
+    direct_port = free_port() if direct_ingress else None
+    if direct_port is not None:  # the replica port range is [min, max): exactly this port
+        env = {**env, "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(direct_port),
+               "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(direct_port + 1)}
     import ray
     from ray import serve
 
@@ -36,7 +45,7 @@ def serve_graph(env: dict[str, str], overrides: dict[str, dict] | None = None, t
         for name, extra in (overrides or {}).items():
             options[name] = {**options.get(name, {}), **extra}
         serve.run(build_graph(options), name="deepfake", route_prefix="/", blocking=False)
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{direct_port or port}"
         deadline = time.time() + timeout
         while True:
             try:

@@ -65,6 +65,28 @@ def test_logo_folds_hold_out_family_and_real_sources():
         assert test_real and not test_real & train_real
 
 
+def test_refold_keeps_the_held_out_groups_on_other_rows():
+    """``logo.refold``: folds made on a small draw, applied to a larger one: the same families and real
+    sources held out, only ``test_mask`` rows tested, no held-out group on the training side."""
+    from detectors.evaluation.logo import refold
+
+    big = _rows(n_real=480, n_fake=480)
+    rng = np.random.default_rng(0)
+    small_idx = np.flatnonzero(rng.random(len(big)) < 0.5)
+    small = [big[i] for i in small_idx]
+    test_mask = np.zeros(len(big), bool)
+    test_mask[small_idx] = True
+    train_mask = rng.random(len(big)) < 0.8
+    folds = logo_folds(small, min_fakes=20, n_real_groups=3)
+    for f, r in zip(folds, refold(folds, big, train_mask, test_mask), strict=True):
+        assert (r.name, r.families, r.test_real_sources) == (f.name, f.families, f.test_real_sources)
+        assert sorted(r.test) == sorted(small_idx[f.test])  # exactly the small draw's held-out rows
+        assert train_mask[r.train].all() and not set(r.train) & set(r.test)
+        for i in r.train:
+            row = big[i]
+            assert row.get("family") not in f.families and (row["label"] == "fake" or row["source_repo"] not in f.test_real_sources)
+
+
 def test_probe_logo_table_and_fusion_beat_chance_on_separable_streams():
     rng = np.random.default_rng(0)
     rows = _rows()

@@ -34,6 +34,24 @@ class Fold:
     test_real_sources: tuple[str, ...] = field(default_factory=tuple)
 
 
+def refold(folds: Sequence[Fold], rows: Sequence[Mapping[str, str]], train_mask: np.ndarray,
+           test_mask: np.ndarray) -> list[Fold]:
+    """The same held-out groups (each fold's fake families and real sources) on other ``rows``:
+    held out where ``test_mask``, trained on where ``train_mask`` and in no held-out group. Folds
+    made on one draw (e.g. at most 120 files per group) then train on another (every file) and
+    test on the same files, whatever the other draw's group sizes would have made the folds."""
+    fam = np.array([(r.get("family") or r.get("generator") or r.get("kind") or "unknown") if _is_fake(r) else ""
+                    for r in rows])
+    src = np.array([_source(r) for r in rows])
+    fake = np.array([_is_fake(r) for r in rows], dtype=bool)
+    out = []
+    for f in folds:
+        held = (fake & np.isin(fam, list(f.families))) | (~fake & np.isin(src, list(f.test_real_sources)))
+        out.append(Fold(f.name, f.families, np.flatnonzero(~held & train_mask), np.flatnonzero(held & test_mask),
+                        f.test_real_sources))
+    return out
+
+
 def _source(row: Mapping[str, str]) -> str:
     return row.get("source_repo") or row.get("source") or "unknown"
 

@@ -189,24 +189,25 @@ def run(args) -> None:
                         **{f"oof__{h}": v for h, v in inner_oof.items()})
 
 
-def table(args) -> None:
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
-    z = np.load(args.scores)
-    folds = folds[: z[f"test__{z['heads'][0]}"].shape[0]]
-    heads = list(z["heads"])
-    test = {h: z[f"test__{h}"] for h in heads}
-    oof = {h: z[f"oof__{h}"] for h in heads}
-    crit = {v: np.full(len(folds), np.nan) for v in VARIANTS}
-    vscore = {v: np.full((len(folds), len(y)), np.nan) for v in VARIANTS}
-    weights = {v: [] for v in VARIANTS}
+def fuse_and_select(y: np.ndarray, rows: list[dict], folds: list, variants: dict[str, list[str]],
+                    test, oof) -> tuple[dict, dict, dict, list[str], np.ndarray]:
+    """Per outer fold: each variant's heads fused on their inner out-of-fold scores (non-negative
+    stacking; one head as is), its inner criterion, and the variant with the lowest one.
+
+    ``test(variant, head, fold_index)``: the head's scores of the fold's held-out rows;
+    ``oof(variant, head, fold_index)``: its inner out-of-fold scores of the fold's training rows.
+    Returns (held-out scores per variant, inner criterion per variant, fusion weights per variant,
+    the variant chosen per fold, the chosen variant's held-out scores)."""
+    names = list(variants)
+    crit = {v: np.full(len(folds), np.nan) for v in names}
+    vscore = {v: np.full((len(folds), len(y)), np.nan) for v in names}
+    weights: dict[str, list] = {v: [] for v in names}
     for fi, fold in enumerate(folds):
         tr = fold.train
         splits = inner_folds(rows, tr, 3, fi)
-        for v, hs in VARIANTS.items():
-            So = np.column_stack([oof[h][fi, tr] for h in hs])
-            T = np.column_stack([test[h][fi, fold.test] for h in hs])
+        for v, hs in variants.items():
+            So = np.column_stack([oof(v, h, fi) for h in hs])
+            T = np.column_stack([test(v, h, fi) for h in hs])
             ok = np.isfinite(So).all(axis=1)
             if len(hs) > 1:
                 w, b = fit_nonnegative_fusion(So[ok], y[tr][ok])
@@ -217,32 +218,53 @@ def table(args) -> None:
             fo[tr] = So @ w + b
             crit[v][fi] = inner_criterion(fo, y, rows, splits)
             vscore[v][fi, fold.test] = T @ w + b
-    names = list(VARIANTS)
     C = np.column_stack([crit[v] for v in names])
     chosen = [names[int(np.nanargmin(c))] for c in C]
     sel = np.full((len(folds), len(y)), np.nan)
     for fi, fold in enumerate(folds):
         sel[fi, fold.test] = vscore[chosen[fi]][fi, fold.test]
+    return vscore, crit, weights, chosen, sel
 
-    def outer(S):
-        look = {f.test.tobytes(): S[i, f.test] for i, f in enumerate(folds)}
-        return logo.run_logo(y, folds, lambda tr, te: look[te.tobytes()], n_boot=args.n_boot)
 
-    results = {v: outer(vscore[v]) for v in names}
-    results["selected (nested)"] = outer(sel)
+def outer_results(y: np.ndarray, folds: list, S: np.ndarray, n_boot: int) -> list[dict]:
+    """The outer LOGO rows of per-fold held-out scores ``S`` (folds x rows)."""
+    look = {f.test.tobytes(): S[i, f.test] for i, f in enumerate(folds)}
+    return logo.run_logo(y, folds, lambda tr, te: look[te.tobytes()], n_boot=n_boot)
+
+
+def variant_lines(results: dict, crit: dict, chosen: list[str]) -> list[str]:
+    """The markdown table of the variants (inner criterion, times chosen, outer LOGO summary)."""
     from collections import Counter
 
     counts = Counter(chosen)
-    lines = [f"{len(y)} files, {len(folds)} folds. Selection rule: per outer fold, the variant with the lowest inner "
-             "criterion (mean EER of inner held-out families, 3 family-grouped inner folds of the fold's training rows).",
-             "", "| variant | mean inner criterion | times chosen | outer mean AUC (worst) | outer mean EER | worst EER | folds > 30 % |",
+    lines = ["| variant | mean inner criterion | times chosen | outer mean AUC (worst) | outer mean EER | worst EER | folds > 30 % |",
              "|---|---|---|---|---|---|---|"]
-    for v in [*names, "selected (nested)"]:
-        s = logo.summary_row(results[v])
-        over = sum(r["eer"] > 0.30 for r in results[v])
+    for v, rs in results.items():
+        s = logo.summary_row(rs)
+        over = sum(r["eer"] > 0.30 for r in rs)
         ci = f"{100 * np.nanmean(crit[v]):.1f} %" if v in crit else "–"
         lines.append(f"| {v} | {ci} | {counts.get(v, 0) if v in crit else '–'} | {s['auc']:.3f} ({s['min_auc']:.3f}) | "
                      f"{100 * s['eer']:.1f} % | {100 * s['max_eer']:.1f} % | {over} of {s['n_folds']} |")
+    return lines
+
+
+def table(args) -> None:
+    rows = load_rows()
+    y = labels(rows)
+    folds = logo.logo_folds(rows, min_fakes=20)
+    z = np.load(args.scores)
+    folds = folds[: z[f"test__{z['heads'][0]}"].shape[0]]
+    heads = list(z["heads"])
+    test = {h: z[f"test__{h}"] for h in heads}
+    oof = {h: z[f"oof__{h}"] for h in heads}
+    vscore, crit, weights, chosen, sel = fuse_and_select(
+        y, rows, folds, VARIANTS, lambda v, h, fi: test[h][fi, folds[fi].test], lambda v, h, fi: oof[h][fi, folds[fi].train])
+    names = list(VARIANTS)
+    results = {v: outer_results(y, folds, vscore[v], args.n_boot) for v in names}
+    results["selected (nested)"] = outer_results(y, folds, sel, args.n_boot)
+    lines = [f"{len(y)} files, {len(folds)} folds. Selection rule: per outer fold, the variant with the lowest inner "
+             "criterion (mean EER of inner held-out families, 3 family-grouped inner folds of the fold's training rows).",
+             "", *variant_lines(results, crit, chosen)]
     text = "\n".join(lines)
     print(text)
     (OUT / f"nested_variants{args.tag}.md").write_text(text + "\n")

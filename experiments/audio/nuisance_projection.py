@@ -144,11 +144,10 @@ def run(args) -> None:
 
 
 def table(args) -> None:
-    from nested_variants import inner_criterion
+    from nested_variants import fuse_and_select, outer_results, variant_lines
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo
-    from detectors.training.probe import fit_nonnegative_fusion, inner_folds
 
     rows = load_rows()
     y = labels(rows)
@@ -157,43 +156,13 @@ def table(args) -> None:
     for p in sorted(SCORES.glob("shard*.npz")):
         z.update(dict(np.load(p)))
     names = [vname(v) for v in VARIANTS]
-    score = {v: np.full((len(folds), len(y)), np.nan) for v in names}
-    crit = {v: np.full(len(folds), np.nan) for v in names}
-    for fi, fold in enumerate(folds):
-        tr = fold.train
-        splits = inner_folds(rows, tr, 3, fi)
-        for v in names:
-            So = np.column_stack([z[f"oof__{h}__{v}__{fi}"] for h in HEADS])
-            T = np.column_stack([z[f"test__{h}__{v}__{fi}"] for h in HEADS])
-            ok = np.isfinite(So).all(axis=1)
-            wf, b = fit_nonnegative_fusion(So[ok], y[tr][ok])
-            fo = np.full(len(y), np.nan)
-            fo[tr] = So @ wf + b
-            crit[v][fi] = inner_criterion(fo, y, rows, splits)
-            score[v][fi, fold.test] = T @ wf + b
-    chosen = [names[int(np.nanargmin([crit[v][fi] for v in names]))] for fi in range(len(folds))]
-    sel = np.full((len(folds), len(y)), np.nan)
-    for fi, fold in enumerate(folds):
-        sel[fi, fold.test] = score[chosen[fi]][fi, fold.test]
-
-    def outer(S):
-        look = {f.test.tobytes(): S[i, f.test] for i, f in enumerate(folds)}
-        return logo.run_logo(y, folds, lambda tr, te: look[te.tobytes()], n_boot=args.n_boot)
-
-    results = {v: outer(score[v]) for v in names}
-    results["chosen by inner folds"] = outer(sel)
-    from collections import Counter
-
-    counts = Counter(chosen)
-    lines = [f"{len(y)} files, {len(folds)} folds; ridge heads on Whisper states 1-3 (mean+std), fused.",
-             "", "| variant | mean inner criterion | times chosen | outer mean AUC (worst) | outer mean EER | worst EER | folds > 30 % |",
-             "|---|---|---|---|---|---|---|"]
-    for v in [*names, "chosen by inner folds"]:
-        s = logo.summary_row(results[v])
-        over = sum(r["eer"] > 0.30 for r in results[v])
-        ci = f"{100 * np.nanmean(crit[v]):.1f} %" if v in crit else "–"
-        lines.append(f"| {v} | {ci} | {counts.get(v, 0) if v in crit else '–'} | {s['auc']:.3f} ({s['min_auc']:.3f}) | "
-                     f"{100 * s['eer']:.1f} % | {100 * s['max_eer']:.1f} % | {over} of {s['n_folds']} |")
+    score, crit, _, chosen, sel = fuse_and_select(
+        y, rows, folds, {v: list(HEADS) for v in names},
+        lambda v, h, fi: z[f"test__{h}__{v}__{fi}"], lambda v, h, fi: z[f"oof__{h}__{v}__{fi}"])
+    results = {v: outer_results(y, folds, score[v], args.n_boot) for v in names}
+    results["chosen by inner folds"] = outer_results(y, folds, sel, args.n_boot)
+    lines = [f"{len(y)} files, {len(folds)} folds; ridge heads on Whisper states 1-3 (mean+std), fused.", "",
+             *variant_lines(results, crit, chosen)]
     per = ["", "| held-out family | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for k, f in enumerate(folds):
         per.append(f"| {f.name} | " + " | ".join(f"{100 * results[v][k]['eer']:.1f} %" for v in names) + " |")

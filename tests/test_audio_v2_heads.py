@@ -81,6 +81,36 @@ def test_chunk_pooling():
     assert np.allclose(mod.pool_chunks(s, "top4"), [13.5, 29.5])
 
 
+def test_fuse_and_select_prefers_the_informative_variant():
+    """nested_variants.fuse_and_select: a variant built on a head that tracks the label beats one on a
+    pure-noise head by the inner criterion in every fold, and its held-out scores fill each fold's test rows."""
+    import importlib.util
+    from pathlib import Path
+
+    from detectors.evaluation.logo import logo_folds
+
+    spec = importlib.util.spec_from_file_location(
+        "nested_variants", Path(__file__).resolve().parent.parent / "experiments" / "audio" / "nested_variants.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [dict(label="real", source_repo=f"real{i % 6}") for i in range(180)]
+    rows += [dict(label="fake", family=f"fam{i % 4}", source_repo=f"gen{i % 4}", kind="tts") for i in range(160)]
+    y = np.array([r["label"] == "fake" for r in rows], dtype=int)
+    rng = np.random.default_rng(0)
+    heads = {"good": y + 0.5 * rng.standard_normal(len(y)), "noise": rng.standard_normal(len(y))}
+    folds = logo_folds(rows, min_fakes=20, n_real_groups=3)
+    variants = {"noise only": ["noise"], "good + noise": ["good", "noise"]}
+    vscore, crit, weights, chosen, sel = mod.fuse_and_select(
+        y, rows, folds, variants, lambda v, h, fi: heads[h][folds[fi].test], lambda v, h, fi: heads[h][folds[fi].train])
+    assert chosen == ["good + noise"] * len(folds)
+    assert all((np.asarray(w) >= 0).all() for w in weights["good + noise"])
+    for fi, f in enumerate(folds):
+        assert np.isfinite(sel[fi, f.test]).all() and np.isnan(np.delete(sel[fi], f.test)).all()
+    assert np.nanmean(crit["good + noise"]) < 0.2 < np.nanmean(crit["noise only"])
+    lines = mod.variant_lines({v: mod.outer_results(y, folds, vscore[v], 20) for v in variants}, crit, chosen)
+    assert lines[2].startswith("| noise only |") and f"| {len(folds)} |" in lines[3]
+
+
 def test_vocoder_traces_shapes_and_meaning():
     """The traces stream: fixed sizes, finite; harmonic phase is locked where noise is not; a smooth
     channel colouring moves the band levels but hardly the fine structure."""

@@ -135,10 +135,14 @@ def test_equalised_variants_section_renders_what_exists(tmp_path):
     fold = {"fold": "a", "auc": 0.64, "eer": 0.4, "n_real": 5, "n_fake": 5}
     cap = tmp_path / "cap600.json"
     cap.write_text(json.dumps({"jpeg90": {"fused": [fold], "clip-whole-proj": [fold]}}))
+    raw0 = {"mean": 0.70, "min": 0.40, "per_fold": {}}
     text = "\n".join(equalised_variants_section(blocks, absent, cap))
     assert "| block 9 | 0.710 (0.30) | 0.710 (0.30) | – | – |" in text and "(picks: block 9)" in text
     assert "fused 0.640 (0.640); clip-whole-proj 0.640 (0.640)" in text
     assert "Several resolutions" not in text and "face condition" not in text
+    (tmp_path / "cap_refold.json").write_text(json.dumps({"table": {"jpeg90": {"trained on cap 300": raw0, "trained on cap 600": raw0}}}))
+    text = "\n".join(equalised_variants_section(blocks, absent, cap))
+    assert "trained on cap 300 0.700 (0.400); trained on cap 600 0.700 (0.400)" in text
     fn = tmp_path / "face_norm.json"
     raw, cen = {"mean": 0.70, "min": 0.40, "per_fold": {}}, {"mean": 0.71, "min": 0.39, "per_fold": {}}
     fn.write_text(json.dumps({"n": 10, "table": {c: {"proj raw": raw, "proj centre": cen} for c in ("as-is", "jpeg90")},

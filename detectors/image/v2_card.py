@@ -183,6 +183,14 @@ def equalised_variants_section(blocks_file: Path, scales_file: Path, cap600_file
                   "extra ones are mostly more SD 1.x grids, StyleGAN faces and the three large real sources), JPEG q90 "
                   "mean AUC (worst): " + "; ".join(f"{h} {r['auc']:.3f} ({r['min_auc']:.3f})" for h, r in row.items())
                   + ". Worse than at cap 300: not adopted.", ""]
+        refold = Path(cap600_file).with_name("cap_refold.json")
+        if refold.exists():  # the same comparison on the cap-300 folds and files (experiments/image/cap_refold.py)
+            q = json.loads(refold.read_text())["table"]["jpeg90"]
+            lines += ["Those folds were built on the cap-600 draw, and `logo_folds` balances its held-out real sources by "
+                      "file count, so they also held out other real sources. On the cap-300 folds and files "
+                      "(`python experiments/image/cap_refold.py`, `logo.refold`), `proj` JPEG q90: "
+                      + "; ".join(f"{k} {v['mean']:.3f} ({v['min']:.3f})" for k, v in q.items())
+                      + ". Still worse with more files.", ""]
     if face_norm_file is not None and Path(face_norm_file).exists():
         d = json.loads(Path(face_norm_file).read_text())
         inner = d.get("chosen", {}).get("inner", [])

@@ -68,7 +68,7 @@ def test_logo_folds_hold_out_family_and_real_sources():
 def test_refold_keeps_the_held_out_groups_on_other_rows():
     """``logo.refold``: folds made on a small draw, applied to a larger one: the same families and real
     sources held out, only ``test_mask`` rows tested, no held-out group on the training side."""
-    from detectors.evaluation.logo import refold
+    from detectors.evaluation.logo import refold, union_draws
 
     big = _rows(n_real=480, n_fake=480)
     rng = np.random.default_rng(0)
@@ -85,6 +85,10 @@ def test_refold_keeps_the_held_out_groups_on_other_rows():
         for i in r.train:
             row = big[i]
             assert row.get("family") not in f.families and (row["label"] == "fake" or row["source_repo"] not in f.test_real_sources)
+    keyed = [dict(r, path=str(i)) for i, r in enumerate(big)]
+    rows, in_a, in_b = union_draws(keyed[:100], keyed[50:120])
+    assert [r["path"] for r in rows] == [str(i) for i in range(120)]
+    assert in_a.sum() == 100 and in_b.sum() == 70 and (in_a & in_b).sum() == 50
 
 
 def test_probe_logo_table_and_fusion_beat_chance_on_separable_streams():

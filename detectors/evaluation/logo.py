@@ -40,8 +40,7 @@ def refold(folds: Sequence[Fold], rows: Sequence[Mapping[str, str]], train_mask:
     held out where ``test_mask``, trained on where ``train_mask`` and in no held-out group. Folds
     made on one draw (e.g. at most 120 files per group) then train on another (every file) and
     test on the same files, whatever the other draw's group sizes would have made the folds."""
-    fam = np.array([(r.get("family") or r.get("generator") or r.get("kind") or "unknown") if _is_fake(r) else ""
-                    for r in rows])
+    fam = np.array([_family(r) if _is_fake(r) else "" for r in rows])
     src = np.array([_source(r) for r in rows])
     fake = np.array([_is_fake(r) for r in rows], dtype=bool)
     out = []
@@ -50,6 +49,20 @@ def refold(folds: Sequence[Fold], rows: Sequence[Mapping[str, str]], train_mask:
         out.append(Fold(f.name, f.families, np.flatnonzero(~held & train_mask), np.flatnonzero(held & test_mask),
                         f.test_real_sources))
     return out
+
+
+def union_draws(train_rows: Sequence[Mapping], test_rows: Sequence[Mapping], key: str = "path"
+                ) -> tuple[list[Mapping], np.ndarray, np.ndarray]:
+    """Two draws of one corpus as one row list (``train_rows``, then the test rows it lacks, matched
+    by ``key``) with a mask for each draw: the input of ``refold``."""
+    in_train = {r[key] for r in train_rows}
+    in_test = {r[key] for r in test_rows}
+    rows = list(train_rows) + [r for r in test_rows if r[key] not in in_train]
+    return rows, np.array([r[key] in in_train for r in rows]), np.array([r[key] in in_test for r in rows])
+
+
+def _family(row: Mapping[str, str]) -> str:
+    return row.get("family") or row.get("generator") or row.get("kind") or "unknown"
 
 
 def _source(row: Mapping[str, str]) -> str:
@@ -66,7 +79,7 @@ def fold_families(rows: Sequence[Mapping[str, str]], min_fakes: int = 20) -> dic
     kind_of: dict[str, str] = {}
     for r in rows:
         if _is_fake(r):
-            fam = r.get("family") or r.get("generator") or r.get("kind") or "unknown"
+            fam = _family(r)
             counts[fam] += 1
             kind_of.setdefault(fam, r.get("kind") or "unknown")
     folds: dict[str, list[str]] = {}
@@ -111,7 +124,7 @@ def logo_folds(
     """
     fold_map = fold_families(rows, min_fakes)
     groups = real_source_groups(rows, n_real_groups, seed)
-    fam_of = [(r.get("family") or r.get("generator") or r.get("kind") or "unknown") if _is_fake(r) else None for r in rows]
+    fam_of = [_family(r) if _is_fake(r) else None for r in rows]
     src_of = [_source(r) for r in rows]
     fake_mask = np.array([_is_fake(r) for r in rows], dtype=bool)
     folds = []

@@ -67,18 +67,14 @@ def logo_at(cap: int, n_boot: int, test_cap: int | None = None) -> dict:
     from detectors.training.probe import balanced_weights, family_of, fit_nonnegative_fusion, inner_folds
 
     rows = load_rows(cap=cap)
-    if test_cap is not None:  # the union of both draws; train on one, test on the other
+    if test_cap is None:
+        folds = logo.logo_folds(rows, min_fakes=20)
+    else:  # the union of both draws; train on one, test on the other, on the test draw's folds
         test_rows = load_rows(cap=test_cap)
-        in_train = {r["path"] for r in rows}
-        in_test = {r["path"] for r in test_rows}
-        rows = rows + [r for r in test_rows if r["path"] not in in_train]
+        rows, tr_mask, te_mask = logo.union_draws(rows, test_rows)
+        folds = logo.refold(logo.logo_folds(test_rows, min_fakes=20), rows, tr_mask, te_mask)
     y = labels(rows)
     feats = load_features([r["path"] for r in rows], ["whisper"], "as-is")["whisper"]
-    folds = logo.logo_folds(rows, min_fakes=20)
-    if test_cap is not None:
-        tr_mask = np.array([r["path"] in in_train for r in rows])
-        te_mask = np.array([r["path"] in in_test for r in rows])
-        folds = logo.refold(logo.logo_folds(test_rows, min_fakes=20), rows, tr_mask, te_mask)
     keys = [family_of(r) for r in rows]
     names = sorted(set(keys))
     gid = np.array([names.index(k) for k in keys])

@@ -39,16 +39,12 @@ def main(json_path: Path) -> None:
     from detectors.image.v2_model import HEADS, head_matrix
 
     small, big = load_rows(default_manifest(), cap=300), load_rows(default_manifest(), cap=600)
-    in_small = {r["path"] for r in small}
-    in_big = {r["path"] for r in big}
-    rows = big + [r for r in small if r["path"] not in in_big]
+    rows, m_big, m_small = logo.union_draws(big, small)
     f, ok = cached_whole([r["path"] for r in rows], whole_short=128)
     if not ok.all():
         raise SystemExit(f"{int((~ok).sum())} files lack short-128 features (extract_whole.py --cap 600 --whole-short 128)")
     y = np.array([1 if r["label"] == "fake" else 0 for r in rows])
     X = {c: head_matrix(HEADS["clip-whole-proj"], f[c]) for c in CONDS}
-    m_small = np.array([r["path"] in in_small for r in rows])
-    m_big = np.array([r["path"] in in_big for r in rows])
     base = logo.logo_folds([r for r, m in zip(rows, m_small, strict=True) if m])
     scores: dict[str, dict[str, dict[int, np.ndarray]]] = {c: {} for c in CONDS}
     for name, train_mask in (("trained on cap 300", m_small), ("trained on cap 600", m_big)):

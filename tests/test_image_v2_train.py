@@ -121,50 +121,49 @@ def test_resolution_view_section_renders_fronts_and_the_inner_picks(tmp_path):
 
 def test_equalised_variants_section_renders_what_exists(tmp_path):
     """The card's not-adopted variants: block probes with their per-fold picks, the multi-scale table,
-    the cap-600 means from its LOGO tables; each part only when its result file exists."""
+    the cap-600 means from its LOGO tables ...; each part only when its result file is in the folder."""
     import json
 
     from detectors.image.v2_card import equalised_variants_section
 
-    absent = tmp_path / "absent.json"
-    assert equalised_variants_section(absent, absent, absent) == []
+    assert equalised_variants_section(tmp_path) == []
     row = {"mean": 0.71, "min": 0.3, "per_fold": {}}
-    blocks = tmp_path / "blocks.json"
+    blocks = tmp_path / "block_probe.json"
     blocks.write_text(json.dumps({"n": 10, "table": {"as-is": {"block 9": row}, "jpeg90": {"block 9": row}},
                                   "chosen": {"block chosen by inner criterion": [{"fold": "a", "pick": "block 9"}]}}))
     fold = {"fold": "a", "auc": 0.64, "eer": 0.4, "n_real": 5, "n_fake": 5}
-    cap = tmp_path / "cap600.json"
+    cap = tmp_path / "cap600_logo_tables.json"
     cap.write_text(json.dumps({"jpeg90": {"fused": [fold], "clip-whole-proj": [fold]}}))
     raw0 = {"mean": 0.70, "min": 0.40, "per_fold": {}}
-    text = "\n".join(equalised_variants_section(blocks, absent, cap))
+    text = "\n".join(equalised_variants_section(tmp_path))
     assert "| block 9 | 0.710 (0.30) | 0.710 (0.30) | – | – |" in text and "(picks: block 9)" in text
     assert "fused 0.640 (0.640); clip-whole-proj 0.640 (0.640)" in text
     assert "Several resolutions" not in text and "face condition" not in text
     (tmp_path / "cap_refold.json").write_text(json.dumps({"table": {"jpeg90": {"trained on cap 300": raw0, "trained on cap 600": raw0}}}))
-    text = "\n".join(equalised_variants_section(blocks, absent, cap))
+    text = "\n".join(equalised_variants_section(tmp_path))
     assert "trained on cap 300 0.700 (0.400); trained on cap 600 0.700 (0.400)" in text
     fn = tmp_path / "face_norm.json"
     raw, cen = {"mean": 0.70, "min": 0.40, "per_fold": {}}, {"mean": 0.71, "min": 0.39, "per_fold": {}}
     fn.write_text(json.dumps({"n": 10, "table": {c: {"proj raw": raw, "proj centre": cen} for c in ("as-is", "jpeg90")},
                               "chosen": {"inner": [{"fold": "a", "raw": 0.60, "centre": 0.62, "z": 0.61},
                                                    {"fold": "b", "raw": 0.70, "centre": 0.69, "z": 0.68}]}}))
-    text = "\n".join(equalised_variants_section(absent, absent, absent, fn))
+    text = "\n".join(equalised_variants_section(tmp_path))
     assert "centred: +0.010 on the mean, -0.010 on the worst fold" in text
     assert "prefers a normalised score in 1 of 2 folds, by 0.020 at most" in text
-    pf = tmp_path / "paired.json"
+    pf = tmp_path / "paired_sources.json"
     pf.write_text(json.dumps({"n": 10, "paired": ["a/b", "c/d"], "table": {c: {"proj paired x1": raw} for c in ("as-is", "jpeg90")},
                               "inner_criterion": {"paired x1": [0.6, 0.8], "paired only": [0.5, 0.5]}}))
-    text = "\n".join(equalised_variants_section(absent, absent, absent, None, pf))
+    text = "\n".join(equalised_variants_section(tmp_path))
     assert "Rows of the 2 repositories with both labels" in text and "paired x1 0.700, paired only 0.500" in text
-    nf = tmp_path / "nuisance.json"
+    nf = tmp_path / "nuisance_projection.json"
     nf.write_text(json.dumps({"n": 10, "chosen": [{"fold": "a", "pick": [2, "both"]}],
                               "table": {c: {"proj, no projection": raw, "proj, minus 2 both directions": cen,
                                             "proj, minus 4 both directions": cen} for c in ("as-is", "jpeg90")}}))
-    text = "\n".join(equalised_variants_section(absent, absent, absent, None, None, nf))
+    text = "\n".join(equalised_variants_section(tmp_path))
     assert "(picks: 2 both)" in text and "| proj, minus 2 both directions | 0.710 (0.39) |" in text
     assert "minus 4 both" not in text
     fe = tmp_path / "face_expert.json"
     fe.write_text(json.dumps({"n": 10, "with_face": {"real": 3, "fake": 4}, "chosen": [{"fold": "a", "pick": "global"}],
                               "table": {c: {"global": raw, "experts": cen} for c in ("as-is", "jpeg90")}}))
-    text = "\n".join(equalised_variants_section(absent, absent, absent, None, None, None, fe))
+    text = "\n".join(equalised_variants_section(tmp_path))
     assert "(3 reals and 4 fakes have one)" in text and "(picks: global)" in text and "| experts | 0.710 (0.39) |" in text

@@ -3,6 +3,7 @@ beside the v1 recipe and the metadata-only baseline, with the command, data and 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from detectors.evaluation import logo
@@ -53,7 +54,7 @@ def strata_section(strata: dict[str, dict[str, dict]]) -> list[str]:
     for c, by in strata.items():
         for name, st in by.items():
             cells = [f"{st[k]['auc']:.3f} ({st[k]['n_real']}/{st[k]['n_fake']})" if st[k]["auc"] is not None else "–"
-                     for k in ("faces", "scenes", "real faces vs fake scenes", "real scenes vs fake faces")]
+                    for k in ("faces", "scenes", "real faces vs fake scenes", "real scenes vs fake faces")]
             lines.append(f"| {c} | {name} | " + " | ".join(cells) + " |")
     lines += ["", "(real/fake counts in brackets)", ""]
     return lines
@@ -67,14 +68,13 @@ def _variant_table(d: dict) -> list[str]:
         j, st = d["table"]["jpeg90"][name], d.get("strata", {}).get("jpeg90", {}).get(name)
         cells = [f"{st[k]['auc']:.3f}" if st and st[k]["auc"] is not None else "–" for k in ("faces", "scenes")]
         lines.append(f"| {name} | {a['mean']:.3f} ({a['min']:.2f}) | {j['mean']:.3f} ({j['min']:.2f}) | "
-                     + " | ".join(cells) + " |")
+                    + " | ".join(cells) + " |")
     return lines
 
 
 def content_balance_section(result_file: Path) -> list[str]:
     """Training against the content confound (``experiments/image/content_balance.py`` results): each
     variant's LOGO means beside the within-content AUCs of its held-out scores."""
-    import json
 
     if not Path(result_file).exists():
         return []
@@ -92,14 +92,13 @@ def content_balance_section(result_file: Path) -> list[str]:
         base, auto = d["table"]["jpeg90"].get(f"{head} base"), d["table"]["jpeg90"].get(f"{head} auto")
         if base and auto:
             lines.append(f"\n{head}: the inner-fold choice moves the JPEG q90 mean by {auto['mean'] - base['mean']:+.3f} "
-                         f"and the worst fold by {auto['min'] - base['min']:+.3f} (picks per fold: "
-                         f"{', '.join(d.get('auto_pick', {}).get(head, []))}).")
+                        f"and the worst fold by {auto['min'] - base['min']:+.3f} (picks per fold: "
+                        f"{', '.join(d.get('auto_pick', {}).get(head, []))}).")
     return lines + [""]
 
 
 def resolution_view_section(result_file: Path, whole_short: int = 0) -> list[str]:
     """The whole view at equalised resolution (``experiments/image/resolution_view.py`` results)."""
-    import json
 
     if not Path(result_file).exists():
         return []
@@ -133,7 +132,6 @@ def resolution_view_section(result_file: Path, whole_short: int = 0) -> list[str
 
 def train_views_section(result_file: Path) -> list[str]:
     """Training on JPEG-re-encoded copies too (``experiments/image/train_views.py`` results)."""
-    import json
 
     if not Path(result_file).exists():
         return []
@@ -145,109 +143,144 @@ def train_views_section(result_file: Path) -> list[str]:
             *_variant_table(d), ""]
 
 
-def equalised_variants_section(blocks_file: Path, scales_file: Path, cap600_file: Path,
-                               face_norm_file: Path | None = None, paired_file: Path | None = None,
-                               nuisance_file: Path | None = None, face_expert_file: Path | None = None) -> list[str]:
-    """Variants measured on the equalised front end and not adopted: every CLIP block's CLS token
-    (``experiments/image/block_probe.py``), several resolutions at once (``multi_scale.py``), twice
-    the cap (``deepfake-train image --cap 600``'s LOGO tables), the score normalised per face
-    condition (``face_norm.py``), source-paired weighting (``paired_sources.py``), the nuisance
-    directions projected out (``nuisance_projection.py``) and a probe per face condition
-    (``face_expert.py``)."""
-    import json
-
-    lines: list[str] = []
-    if Path(blocks_file).exists():
-        d = json.loads(Path(blocks_file).read_text())
-        picks = [p["pick"] for p in d.get("chosen", {}).get("block chosen by inner criterion", [])]
-        lines += ["### Every CLIP block's CLS token (RINE, Koutlis & Papadopoulos 2024)", "",
-                  f"One std / w1 ridge probe per block (the CLS token after block k, layer-normalised; block 12 is the "
-                  f"penultimate head's input), one on all twelve side by side, and the block chosen per outer fold by the "
-                  f"inner criterion (picks: {', '.join(picks)}); short side 128 px, same 7 folds, {d['n']} rows "
-                  "(`python experiments/image/block_probe.py extract --shard i/2`, then `... eval`):", "",
-                  *_variant_table(d), "",
-                  "Blocks 9-10 equal the projected head on the mean and lose on the worst fold; choosing a block per fold "
-                  "loses 0.05. Not adopted.", ""]
-    if Path(scales_file).exists():
-        d = json.loads(Path(scales_file).read_text())
-        lines += ["### Several resolutions at once", "",
-                  f"Probes at short sides {', '.join(map(str, d.get('shorts', [])))} px, the mean of their scores, and one "
-                  f"probe on their features side by side; same folds, {d['n']} rows "
-                  "(`python experiments/image/multi_scale.py`):", "", *_variant_table(d), "",
-                  "One CLIP pass per resolution for no gain over 128 px alone. Not adopted.", ""]
-    if Path(cap600_file).exists():
-        t = json.loads(Path(cap600_file).read_text())
-        row = {h: logo.summary_row(t["jpeg90"][h]) for h in ("fused", "clip-whole-proj", "clip-whole-pen") if h in t["jpeg90"]}
-        lines += ["### Twice the files per family / source (cap 600)", "",
-                  "`deepfake-train image --cap 600 --no-baselines --no-card --out /tmp/img600/v2` (4,260 images: the "
-                  "extra ones are mostly more SD 1.x grids, StyleGAN faces and the three large real sources), JPEG q90 "
-                  "mean AUC (worst): " + "; ".join(f"{h} {r['auc']:.3f} ({r['min_auc']:.3f})" for h, r in row.items())
-                  + ". Worse than at cap 300: not adopted.", ""]
-        refold = Path(cap600_file).with_name("cap_refold.json")
-        if refold.exists():  # the same comparison on the cap-300 folds and files (experiments/image/cap_refold.py)
-            q = json.loads(refold.read_text())["table"]["jpeg90"]
-            lines += ["Those folds were built on the cap-600 draw, and `logo_folds` balances its held-out real sources by "
-                      "file count, so they also held out other real sources. On the cap-300 folds and files "
-                      "(`python experiments/image/cap_refold.py`, `logo.refold`), `proj` JPEG q90: "
-                      + "; ".join(f"{k} {v['mean']:.3f} ({v['min']:.3f})" for k, v in q.items())
-                      + ". Still worse with more files.", ""]
-    if face_norm_file is not None and Path(face_norm_file).exists():
-        d = json.loads(Path(face_norm_file).read_text())
-        inner = d.get("chosen", {}).get("inner", [])
-        wins = sum(1 for p in inner if max(("raw", "centre", "z"), key=p.get) != "raw")
-        n = len(inner)
-        most = max((max(p["centre"], p["z"]) - p["raw"] for p in inner), default=0.0)
-        q = d["table"]["jpeg90"]
-        raw, cen = q.get("proj raw"), q.get("proj centre")
-        gain = (f"centred: {cen['mean'] - raw['mean']:+.3f} on the mean, {cen['min'] - raw['min']:+.3f} on the worst fold, "
-                "JPEG q90" if raw and cen else "")
-        lines += ["### The score normalised per face condition", "",
-                  "The shipped head's score minus the training reals' mean score of the image's condition (a face "
-                  "found or not; `z`: also divided by their spread), the reference from in-sample or inner out-of-fold "
-                  f"scores; same folds, {d['n']} rows (`python experiments/image/face_norm.py`):", "", *_variant_table(d), "",
-                  f"It lifts the within-faces AUC but no family ({gain}); the inner "
-                  f"criterion prefers a normalised score in {wins} of {n} folds, by {most:.3f} at most. Too small to pay for "
-                  "a second scoring path: not adopted.", ""]
-    if paired_file is not None and Path(paired_file).exists():
-        d = json.loads(Path(paired_file).read_text())
-        lines += ["### More weight on the repositories that hold both reals and fakes", "",
-                  f"Rows of the {len(d.get('paired', []))} repositories with both labels weigh k times their "
-                  "group-balanced weight, or the probe sees only them (same pipeline and content on both sides, so "
-                  f"only the generation differs); same folds, {d['n']} rows "
-                  "(`python experiments/image/paired_sources.py`):", "", *_variant_table(d), "",
-                  "Mean inner criterion per variant (what a trainer could choose by): "
-                  + ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in d.get("inner_criterion", {}).items() if v)
-                  + ". No extra weight beats the plain probe on either. Not adopted.", ""]
-    if nuisance_file is not None and Path(nuisance_file).exists():
-        d = json.loads(Path(nuisance_file).read_text())
-        shown = {c: {k: v for k, v in t.items() if not any(f"minus {n} " in k for n in (4, 16, 64))}
-                 for c, t in d["table"].items()}
-        picks = [" ".join(map(str, p["pick"])) for p in d.get("chosen", [])]
-        lines += ["### Source and family directions projected out (nuisance attribute projection)", "",
-                  "Before the probe, the top-k directions of the between-group scatter within a class (the real sources' "
-                  "means about the reals' mean, the fake families' about the fakes', or both) are removed from the "
-                  "standardised features, each fold and inner fold from its own training rows; k and the kind chosen per "
-                  f"outer fold by the inner criterion (picks: {', '.join(picks)}); same folds, {d['n']} rows "
-                  "(`python experiments/image/nuisance_projection.py`; k = 4, 16, 64 are in its JSON):", "",
-                  *_variant_table({**d, "table": shown}), "",
-                  "Every projection loses to the plain probe on the mean; what separates the training sources within a "
-                  "class is also part of what separates real from generated here. Not adopted.", ""]
-    if face_expert_file is not None and Path(face_expert_file).exists():
-        d = json.loads(Path(face_expert_file).read_text())
-        picks = [p["pick"] for p in d.get("chosen", [])]
-        wf = d.get("with_face", {})
-        lines += ["### A probe per face condition", "",
-                  "Beside the global probe, one probe trained on the training images with a face "
-                  f"({wf.get('real', '?')} reals and {wf.get('fake', '?')} fakes have one) and one on the rest; each "
-                  "penalty by inner folds of its own rows, each score mapped to a probability by a Platt fit on its inner "
-                  "out-of-fold scores; the variant chosen per outer fold by the inner criterion (picks: "
-                  f"{', '.join(picks)}); same folds, {d['n']} rows (`python experiments/image/face_expert.py`):", "",
-                  *_variant_table(d), "",
-                  "A face probe trained on the other families' generated faces does not carry to the held-out family's "
-                  "faces either: the face fake families do not share a direction in these features. Not adopted.", ""]
-    if lines:
-        lines = ["## Measured on the equalised front end, not adopted", "", *lines]
+def _blocks_section(path: Path) -> list[str]:
+    """Every CLIP block's CLS token (``experiments/image/block_probe.py``)."""
+    d = json.loads(path.read_text())
+    picks = [p["pick"] for p in d.get("chosen", {}).get("block chosen by inner criterion", [])]
+    lines = ["### Every CLIP block's CLS token (RINE, Koutlis & Papadopoulos 2024)", "",
+             f"One std / w1 ridge probe per block (the CLS token after block k, layer-normalised; block 12 is the "
+             f"penultimate head's input), one on all twelve side by side, and the block chosen per outer fold by the "
+             f"inner criterion (picks: {', '.join(picks)}); short side 128 px, same 7 folds, {d['n']} rows "
+             "(`python experiments/image/block_probe.py extract --shard i/2`, then `... eval`):", "",
+             *_variant_table(d), "",
+             "Blocks 9-10 equal the projected head on the mean and lose on the worst fold; choosing a block per fold "
+             "loses 0.05. Not adopted.", ""]
     return lines
+
+
+def _scales_section(path: Path) -> list[str]:
+    """Several resolutions at once (``experiments/image/multi_scale.py``)."""
+    d = json.loads(path.read_text())
+    lines = ["### Several resolutions at once", "",
+             f"Probes at short sides {', '.join(map(str, d.get('shorts', [])))} px, the mean of their scores, and one "
+             f"probe on their features side by side; same folds, {d['n']} rows "
+             "(`python experiments/image/multi_scale.py`):", "", *_variant_table(d), "",
+             "One CLIP pass per resolution for no gain over 128 px alone. Not adopted.", ""]
+    return lines
+
+
+def _cap600_section(path: Path) -> list[str]:
+    """Twice the cap (``deepfake-train image --cap 600``'s LOGO tables), and the same comparison on the cap-300 folds
+    (``experiments/image/cap_refold.py``) when its result sits beside."""
+    t = json.loads(path.read_text())
+    row = {h: logo.summary_row(t["jpeg90"][h]) for h in ("fused", "clip-whole-proj", "clip-whole-pen") if h in t["jpeg90"]}
+    lines = ["### Twice the files per family / source (cap 600)", "",
+             "`deepfake-train image --cap 600 --no-baselines --no-card --out /tmp/img600/v2` (4,260 images: the "
+             "extra ones are mostly more SD 1.x grids, StyleGAN faces and the three large real sources), JPEG q90 "
+             "mean AUC (worst): " + "; ".join(f"{h} {r['auc']:.3f} ({r['min_auc']:.3f})" for h, r in row.items())
+             + ". Worse than at cap 300: not adopted.", ""]
+    refold = path.with_name("cap_refold.json")
+    if refold.exists():  # the same comparison on the cap-300 folds and files (experiments/image/cap_refold.py)
+        q = json.loads(refold.read_text())["table"]["jpeg90"]
+        lines += ["Those folds were built on the cap-600 draw, and `logo_folds` balances its held-out real sources by "
+                  "file count, so they also held out other real sources. On the cap-300 folds and files "
+                  "(`python experiments/image/cap_refold.py`, `logo.refold`), `proj` JPEG q90: "
+                  + "; ".join(f"{k} {v['mean']:.3f} ({v['min']:.3f})" for k, v in q.items())
+                  + ". Still worse with more files.", ""]
+    return lines
+
+
+def _face_norm_section(path: Path) -> list[str]:
+    """The score normalised per face condition (``experiments/image/face_norm.py``)."""
+    d = json.loads(path.read_text())
+    inner = d.get("chosen", {}).get("inner", [])
+    wins = sum(1 for p in inner if max(("raw", "centre", "z"), key=p.get) != "raw")
+    n = len(inner)
+    most = max((max(p["centre"], p["z"]) - p["raw"] for p in inner), default=0.0)
+    q = d["table"]["jpeg90"]
+    raw, cen = q.get("proj raw"), q.get("proj centre")
+    gain = (f"centred: {cen['mean'] - raw['mean']:+.3f} on the mean, {cen['min'] - raw['min']:+.3f} on the worst fold, "
+            "JPEG q90" if raw and cen else "")
+    lines = ["### The score normalised per face condition", "",
+             "The shipped head's score minus the training reals' mean score of the image's condition (a face "
+             "found or not; `z`: also divided by their spread), the reference from in-sample or inner out-of-fold "
+             f"scores; same folds, {d['n']} rows (`python experiments/image/face_norm.py`):", "", *_variant_table(d), "",
+             f"It lifts the within-faces AUC but no family ({gain}); the inner "
+             f"criterion prefers a normalised score in {wins} of {n} folds, by {most:.3f} at most. Too small to pay for "
+             "a second scoring path: not adopted.", ""]
+    return lines
+
+
+def _paired_section(path: Path) -> list[str]:
+    """More weight on the repositories with both labels (``experiments/image/paired_sources.py``)."""
+    d = json.loads(path.read_text())
+    lines = ["### More weight on the repositories that hold both reals and fakes", "",
+             f"Rows of the {len(d.get('paired', []))} repositories with both labels weigh k times their "
+             "group-balanced weight, or the probe sees only them (same pipeline and content on both sides, so "
+             f"only the generation differs); same folds, {d['n']} rows "
+             "(`python experiments/image/paired_sources.py`):", "", *_variant_table(d), "",
+             "Mean inner criterion per variant (what a trainer could choose by): "
+             + ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in d.get("inner_criterion", {}).items() if v)
+             + ". No extra weight beats the plain probe on either. Not adopted.", ""]
+    return lines
+
+
+def _nuisance_section(path: Path) -> list[str]:
+    """The nuisance directions projected out (``experiments/image/nuisance_projection.py``)."""
+    d = json.loads(path.read_text())
+    shown = {c: {k: v for k, v in t.items() if not any(f"minus {n} " in k for n in (4, 16, 64))}
+             for c, t in d["table"].items()}
+    picks = [" ".join(map(str, p["pick"])) for p in d.get("chosen", [])]
+    lines = ["### Source and family directions projected out (nuisance attribute projection)", "",
+             "Before the probe, the top-k directions of the between-group scatter within a class (the real sources' "
+             "means about the reals' mean, the fake families' about the fakes', or both) are removed from the "
+             "standardised features, each fold and inner fold from its own training rows; k and the kind chosen per "
+             f"outer fold by the inner criterion (picks: {', '.join(picks)}); same folds, {d['n']} rows "
+             "(`python experiments/image/nuisance_projection.py`; k = 4, 16, 64 are in its JSON):", "",
+             *_variant_table({**d, "table": shown}), "",
+             "Every projection loses to the plain probe on the mean; what separates the training sources within a "
+             "class is also part of what separates real from generated here. Not adopted.", ""]
+    return lines
+
+
+def _face_expert_section(path: Path) -> list[str]:
+    """A probe per face condition (``experiments/image/face_expert.py``)."""
+    d = json.loads(path.read_text())
+    picks = [p["pick"] for p in d.get("chosen", [])]
+    wf = d.get("with_face", {})
+    lines = ["### A probe per face condition", "",
+             "Beside the global probe, one probe trained on the training images with a face "
+             f"({wf.get('real', '?')} reals and {wf.get('fake', '?')} fakes have one) and one on the rest; each "
+             "penalty by inner folds of its own rows, each score mapped to a probability by a Platt fit on its inner "
+             "out-of-fold scores; the variant chosen per outer fold by the inner criterion (picks: "
+             f"{', '.join(picks)}); same folds, {d['n']} rows (`python experiments/image/face_expert.py`):", "",
+             *_variant_table(d), "",
+             "A face probe trained on the other families' generated faces does not carry to the held-out family's "
+             "faces either: the face fake families do not share a direction in these features. Not adopted.", ""]
+    return lines
+
+
+# result file (experiments/image/results/<stem>.json) -> its section, in the card's order
+EQUALISED_VARIANTS = {
+    "block_probe": _blocks_section,
+    "multi_scale": _scales_section,
+    "cap600_logo_tables": _cap600_section,
+    "face_norm": _face_norm_section,
+    "paired_sources": _paired_section,
+    "nuisance_projection": _nuisance_section,
+    "face_expert": _face_expert_section,
+}
+
+
+def equalised_variants_section(results_dir: Path) -> list[str]:
+    """Variants measured on the equalised front end and not adopted: one section per result file of
+    ``EQUALISED_VARIANTS`` found in ``results_dir``."""
+    lines: list[str] = []
+    for stem, section in EQUALISED_VARIANTS.items():
+        path = Path(results_dir) / f"{stem}.json"
+        if path.exists():
+            lines += section(path)
+    return ["## Measured on the equalised front end, not adopted", "", *lines] if lines else []
 
 
 def learning_curve_section(curve_files: list[Path], final: dict[str, dict[str, list[dict]]] | None = None,
@@ -264,8 +297,6 @@ def learning_curve_section(curve_files: list[Path], final: dict[str, dict[str, l
              "|---|---|" + "---|" * len(names)]
     v1_lines: list[str] = []
     for f in curve_files:
-        import json
-
         d = json.loads(Path(f).read_text())
         if "tables" in d:  # a trainer run with the v1 recipe under the same folds (e.g. at cap 30)
             v1_lines += ["", f"Same folds, v1 recipe beside the whole-image CLIP model (`{d['command']}`):", "",
@@ -330,9 +361,9 @@ def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict
     ]
     for s, d in model.streams.items():
         equal = (f", whole view at equalised resolution: short side {d['whole_short']} px + JPEG q90"
-                 if d.get("whole_short") else "")
+                if d.get("whole_short") else "")
         lines.append(f"- stream `{s}`: `{d['name']}` version `{d['version']}` (native crops {d['crops'] or 'none'}, "
-                     f"faces {'yes' if d['faces'] else 'no'}{equal})")
+                    f"faces {'yes' if d['faces'] else 'no'}{equal})")
     lines.append("")
     lines.append("| head | features | probe (chosen by inner folds) | C | fusion weight |")
     lines.append("|---|---|---|---|---|")
@@ -342,9 +373,9 @@ def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict
         cfg = e.get("config", "std/w0.5") if not e.get("fixed") else "–"
         lines.append(f"| {h} | {', '.join(e['keys'])} | {cfg} | {c} | {model.fusion_weights.get(h, 0.0):.3f} |")
     lines += ["", "Probe variants: `std` standardises each feature, `center` only centres (one global scale: "
-              "UnivFD's probe on row-normalised CLIP features); `w0` / `w0.5` / `w1`: a fake family or real source "
-              "of n files weighs n^-0 / n^-0.5 / n^-1 per file (then each class sums to the same weight). Variant and "
-              f"penalty are chosen per head by {m.get('inner_folds', 'group')} inner folds of the training rows."]
+             "UnivFD's probe on row-normalised CLIP features); `w0` / `w0.5` / `w1`: a fake family or real source "
+             "of n files weighs n^-0 / n^-0.5 / n^-1 per file (then each class sums to the same weight). Variant and "
+             f"penalty are chosen per head by {m.get('inner_folds', 'group')} inner folds of the training rows."]
     lines += fusion_choice_lines(m)
     lines += [
         "",
@@ -391,7 +422,7 @@ def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict
     for c in ("jpeg90", "as-is"):
         for h in ["fused", "v1 recipe (MobileNetV2 + forensic)", "metadata only", *heads]:
             if tables[c].get(h):
-                lines += [logo.format_logo_table(tables[c][h], title=f"{h}, {c}"), ""]
+               lines += [logo.format_logo_table(tables[c][h], title=f"{h}, {c}"), ""]
     if extra_sections:
         lines += extra_sections
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -58,13 +58,7 @@ DEFAULT_CURVE = ("experiments/image/results/probe_scale_cap30.json", "experiment
 CONTENT_BALANCE = Path("experiments/image/results/content_balance.json")  # experiments/image/content_balance.py
 TRAIN_VIEWS = Path("experiments/image/results/train_views.json")  # experiments/image/train_views.py
 RESOLUTION_VIEW = Path("experiments/image/results/resolution_view.json")  # experiments/image/resolution_view.py
-BLOCK_PROBE = Path("experiments/image/results/block_probe.json")  # experiments/image/block_probe.py
-MULTI_SCALE = Path("experiments/image/results/multi_scale.json")  # experiments/image/multi_scale.py
-CAP600 = Path("experiments/image/results/cap600_logo_tables.json")  # deepfake-train image --cap 600 (LOGO tables)
-FACE_NORM = Path("experiments/image/results/face_norm.json")  # experiments/image/face_norm.py
-PAIRED = Path("experiments/image/results/paired_sources.json")  # experiments/image/paired_sources.py
-NUISANCE = Path("experiments/image/results/nuisance_projection.json")  # experiments/image/nuisance_projection.py
-FACE_EXPERT = Path("experiments/image/results/face_expert.json")  # experiments/image/face_expert.py
+RESULTS = Path("experiments/image/results")  # the not-adopted variants' result files (v2_card.EQUALISED_VARIANTS)
 V1_HEADS = ("mnv2-whole", "mnv2-face", "forensic")
 STREAM_OPTIONS = {"clip": {"crops": ("centre",)}, "effnet": {"crops": ("centre",)}, "forensic": {}, "mnv2": {"crops": ()}}
 WHOLE_ONLY = {"crops": (), "faces": False}
@@ -315,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
                    model, tables, heads, extra_sections=strata_section(strata)
                    + resolution_view_section(RESOLUTION_VIEW, args.whole_short)
-                   + equalised_variants_section(BLOCK_PROBE, MULTI_SCALE, CAP600, FACE_NORM, PAIRED, NUISANCE, FACE_EXPERT) + learning_curve_section(
+                   + equalised_variants_section(RESULTS) + learning_curve_section(
                        [Path(f) for f in args.curve.split(",") if f and Path(f).exists()], tables, args.cap, n)
                    + content_balance_section(CONTENT_BALANCE) + train_views_section(TRAIN_VIEWS))
     log(f"saved {args.out / MODEL_FILE} in {time.monotonic() - t0:.0f} s; held-out operating points "

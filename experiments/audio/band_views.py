@@ -33,7 +33,6 @@ Extraction: about 13 minutes per view on 2 cores (``slow2`` 21), fits 2-6 minute
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -45,9 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-OUT = Path(__file__).parent / "results"
 SCORES = Path("/tmp/audio_band_views")
-RIDGE_SCORES = Path("/tmp/audio_nap_scores")
 HEADS = ("l1", "l2", "l3")
 BAND_VIEWS = ("hp4k", "flip", "slow2")
 
@@ -169,7 +166,7 @@ def fit(args) -> None:
 
 
 def table(args) -> None:
-    from nested_variants import fuse_and_select, outer_results, variant_lines
+    from nested_variants import fuse_and_select, outer_results, saved_ridge_scores, write_report
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo
@@ -180,11 +177,7 @@ def table(args) -> None:
     z = {}
     for p in sorted(SCORES.glob("*shard*.npz")):
         z.update(dict(np.load(p)))
-    for p in sorted(RIDGE_SCORES.glob("shard*.npz")):
-        for k, v in np.load(p).items():
-            kind, h, variant, fi = k.split("__")
-            if variant == "no projection":
-                z[f"{kind}__as-is__{h}__{fi}"] = v
+    z.update(saved_ridge_scores("as-is"))
     have = [v for v in BAND_VIEWS if f"test__{v}__l1__0" in z]
     variants = {"as-is l1-3 (previous recipe)": [f"as-is:{h}" for h in HEADS]}
     for v in have:
@@ -205,24 +198,12 @@ def table(args) -> None:
         return lambda v, head, fi: z[f"{kind}__{head.replace(':', '__')}__{fi}"]
 
     score, crit, weights, chosen, sel = fuse_and_select(y, rows, folds, variants, get("test"), get("oof"))
-    names = list(variants)
-    results = {v: outer_results(y, folds, score[v], args.n_boot) for v in names}
+    results = {v: outer_results(y, folds, score[v], args.n_boot) for v in variants}
     results["chosen by inner folds"] = outer_results(y, folds, sel, args.n_boot)
-    mean_w = {v: np.round(np.mean(weights[v], axis=0), 3).tolist() for v in names}
-    lines = [f"{len(y)} files, {len(folds)} folds; ridge heads on Whisper states 1-3 (mean+std) of each view, fused per variant.",
-             f"Mean fusion weights over folds (heads in the order listed): {mean_w}", "",
-             *variant_lines(results, crit, chosen)]
-    per = ["", "| held-out family | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for k, f in enumerate(folds):
-        per.append(f"| {f.name} | " + " | ".join(f"{100 * results[v][k]['eer']:.1f} %" for v in names) + " |")
-    text = "\n".join(lines + per)
-    print(text)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "band_views.md").write_text(text + "\n")
-    (OUT / "band_views.json").write_text(json.dumps(
-        {"rows": len(y), "folds": len(folds), "variants": names, "chosen": chosen, "fusion_weights": mean_w,
-         "inner_criterion": {v: crit[v].tolist() for v in names}, "results": results}, indent=1, default=float))
-
+    mean_w = {v: np.round(np.mean(weights[v], axis=0), 3).tolist() for v in variants}
+    write_report("band_views", [f"{len(y)} files, {len(folds)} folds; ridge heads on Whisper states 1-3 (mean+std) of each view, fused per variant.",
+                                f"Mean fusion weights over folds (heads in the order listed): {mean_w}"],
+                 results, crit, chosen, len(y), folds, fusion_weights=mean_w)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()

@@ -27,7 +27,6 @@ scores (its "no projection" variant: the same folds, inner folds and weights), s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -39,9 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-OUT = Path(__file__).parent / "results"
 SCORES = Path("/tmp/audio_head_shapes")
-RIDGE_SCORES = Path("/tmp/audio_nap_scores")
 HEADS = ("l1", "l2", "l3")
 SHAPES = {"oneclass": (0.01, 0.1, 1.0), "mlp": (0.01, 1.0)}
 VARIANTS = {
@@ -178,7 +175,7 @@ def run(args) -> None:
 
 
 def table(args) -> None:
-    from nested_variants import fuse_and_select, outer_results, variant_lines
+    from nested_variants import fuse_and_select, outer_results, saved_ridge_scores, write_report
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo
@@ -189,11 +186,7 @@ def table(args) -> None:
     z = {}
     for p in sorted(SCORES.glob("*shard*.npz")):
         z.update(dict(np.load(p)))
-    for p in sorted(RIDGE_SCORES.glob("shard*.npz")):
-        for k, v in np.load(p).items():
-            kind, h, variant, fi = k.split("__")
-            if variant == "no projection":
-                z[f"{kind}__ridge__{h}__{fi}"] = v
+    z.update(saved_ridge_scores("ridge"))
     variants = {v: [f"{s}:{h}" for s, h in hs] for v, hs in VARIANTS.items()
                 if all(f"test__{s}__{h}__0" in z for s, h in hs)}
 
@@ -215,23 +208,13 @@ def table(args) -> None:
                 te = [(y[f.test], z[f"test__{s}__{h}__{fi}"]) for fi, f in enumerate(folds)]
                 alone[f"{s}:{h}"] = (float(np.mean([metrics.auc(a, b) for a, b in te])),
                                      float(np.mean([metrics.eer(a, b)[0] for a, b in te])))
-    lines = [f"{len(y)} files, {len(folds)} folds; heads on Whisper states 1-3 (mean+std), fused per variant.",
-             "Each head alone, mean AUC / EER over folds (a fusion gives a head below chance on the inner folds weight 0, "
-             "so a variant of only such heads scores every file alike): "
-             + "; ".join(f"{k} {a:.3f} / {100 * e:.1f} %" for k, (a, e) in alone.items()) + ".",
-             f"Hyperparameter picks per head over the folds ({', '.join(f'{s}: {SHAPES[s]}' for s in SHAPES)}): {picks}", "",
-             *variant_lines(results, crit, chosen)]
-    per = ["", "| held-out family | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for k, f in enumerate(folds):
-        per.append(f"| {f.name} | " + " | ".join(f"{100 * results[v][k]['eer']:.1f} %" for v in names) + " |")
-    text = "\n".join(lines + per)
-    print(text)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "head_shapes.md").write_text(text + "\n")
-    (OUT / "head_shapes.json").write_text(json.dumps(
-        {"rows": len(y), "folds": len(folds), "variants": names, "chosen": chosen, "picks": picks, "alone": alone,
-         "inner_criterion": {v: crit[v].tolist() for v in names}, "results": results}, indent=1, default=float))
-
+    write_report("head_shapes", [
+        f"{len(y)} files, {len(folds)} folds; heads on Whisper states 1-3 (mean+std), fused per variant.",
+        "Each head alone, mean AUC / EER over folds (a fusion gives a head below chance on the inner folds weight 0, "
+        "so a variant of only such heads scores every file alike): "
+        + "; ".join(f"{k} {a:.3f} / {100 * e:.1f} %" for k, (a, e) in alone.items()) + ".",
+        f"Hyperparameter picks per head over the folds ({', '.join(f'{s}: {SHAPES[s]}' for s in SHAPES)}): {picks}"],
+        results, crit, chosen, len(y), folds, picks=picks, alone=alone)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()

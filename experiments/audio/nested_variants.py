@@ -248,6 +248,36 @@ def variant_lines(results: dict, crit: dict, chosen: list[str]) -> list[str]:
     return lines
 
 
+def write_report(stem: str, header: list[str], results: dict, crit: dict, chosen: list[str], n_rows: int,
+                 folds: list, **extra) -> str:
+    """Print and save (``results/<stem>.md`` and ``.json``) a variant comparison: the header lines, the
+    variants' table (``variant_lines``) and the per-family EER of each variant."""
+    names = [v for v in results if v in crit]
+    per = ["", "| held-out family | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for k, f in enumerate(folds):
+        per.append(f"| {f.name} | " + " | ".join(f"{100 * results[v][k]['eer']:.1f} %" for v in names) + " |")
+    text = "\n".join([*header, "", *variant_lines(results, crit, chosen), *per])
+    print(text)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{stem}.md").write_text(text + "\n")
+    (OUT / f"{stem}.json").write_text(json.dumps(
+        {"rows": n_rows, "folds": len(folds), "variants": names, "chosen": chosen, **extra,
+         "inner_criterion": {v: crit[v].tolist() for v in names}, "results": results}, indent=1, default=float))
+    return text
+
+
+def saved_ridge_scores(tag: str, directory: Path = Path("/tmp/audio_nap_scores")) -> dict[str, np.ndarray]:
+    """The previous recipe's ridge heads on states 1-3 as ``nuisance_projection.py run`` saved them (its
+    "no projection" variant), keyed ``{test|oof}__{tag}__{l1|l2|l3}__{fold}`` for other experiments' fusions."""
+    z = {}
+    for p in sorted(directory.glob("shard*.npz")):
+        for k, v in np.load(p).items():
+            kind, h, variant, fi = k.split("__")
+            if variant == "no projection":
+                z[f"{kind}__{tag}__{h}__{fi}"] = v
+    return z
+
+
 def table(args) -> None:
     rows = load_rows()
     y = labels(rows)

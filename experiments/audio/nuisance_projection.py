@@ -24,7 +24,6 @@ per outer fold by the inner criterion (mean EER of the inner held-out families, 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-OUT = Path(__file__).parent / "results"
 SCORES = Path("/tmp/audio_nap_scores")
 VARIANTS = [(0, "none"), (4, "reals"), (8, "reals"), (16, "reals"), (32, "reals"), (8, "both"), (32, "both")]
 HEADS = ("l1", "l2", "l3")
@@ -144,7 +142,7 @@ def run(args) -> None:
 
 
 def table(args) -> None:
-    from nested_variants import fuse_and_select, outer_results, variant_lines
+    from nested_variants import fuse_and_select, outer_results, write_report
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo
@@ -161,19 +159,8 @@ def table(args) -> None:
         lambda v, h, fi: z[f"test__{h}__{v}__{fi}"], lambda v, h, fi: z[f"oof__{h}__{v}__{fi}"])
     results = {v: outer_results(y, folds, score[v], args.n_boot) for v in names}
     results["chosen by inner folds"] = outer_results(y, folds, sel, args.n_boot)
-    lines = [f"{len(y)} files, {len(folds)} folds; ridge heads on Whisper states 1-3 (mean+std), fused.", "",
-             *variant_lines(results, crit, chosen)]
-    per = ["", "| held-out family | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for k, f in enumerate(folds):
-        per.append(f"| {f.name} | " + " | ".join(f"{100 * results[v][k]['eer']:.1f} %" for v in names) + " |")
-    text = "\n".join(lines + per)
-    print(text)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "nuisance_projection.md").write_text(text + "\n")
-    (OUT / "nuisance_projection.json").write_text(json.dumps(
-        {"rows": len(y), "folds": len(folds), "variants": names, "chosen": chosen,
-         "inner_criterion": {v: crit[v].tolist() for v in names}, "results": results}, indent=1, default=float))
-
+    write_report("nuisance_projection", [f"{len(y)} files, {len(folds)} folds; ridge heads on Whisper states 1-3 (mean+std), fused."],
+                 results, crit, chosen, len(y), folds)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()

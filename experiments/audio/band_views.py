@@ -6,6 +6,7 @@
     .venv/bin/python experiments/audio/band_views.py fit --views flip,hp4k,slow2 --shard 0/2  # and 1/2
     .venv/bin/python experiments/audio/band_views.py fit --logistic --views as-is,flip --shard 0/2  # and 1/2
     .venv/bin/python experiments/audio/band_views.py table --n-boot 50
+    .venv/bin/python experiments/audio/band_views.py late    # score-level mean / max over the views
 
 Why: the families the shipped heads leave above 30 % EER are mostly neural vocoders (UnivNet,
 Parallel WaveGAN, WaveGlow, BigVGAN, HiFi-GAN) and zero-shot TTS that end in one; sub-band studies
@@ -165,6 +166,50 @@ def fit(args) -> None:
     np.savez_compressed(SCORES / f"{tag}_shard{i}.npz", **out)
 
 
+def late(args) -> None:
+    """Score-level fusion across views: each view's heads stacked as usual, its score standardised by
+    the training reals' inner out-of-fold scores, then the mean or the max over views (the max flags
+    a file any view finds unlike real speech: a test of whether the views' different failures
+    can be combined to help the worst families)."""
+    from nested_variants import saved_ridge_scores
+
+    from detectors.audio.v2_data import labels, load_rows
+    from detectors.evaluation import logo, metrics
+    from detectors.training.probe import fit_nonnegative_fusion
+
+    rows = load_rows()
+    y = labels(rows)
+    folds = logo.logo_folds(rows, min_fakes=20)
+    z = {}
+    for p in sorted(SCORES.glob("*shard*.npz")):
+        z.update(dict(np.load(p)))
+    z.update(saved_ridge_scores("as-is"))
+
+    def heads(view: str) -> list[str]:  # the shipped recipe's heads where the logistic state-2 head was fitted
+        return [f"{view}__l1", f"{view}__log2" if f"test__{view}__log2__0" in z else f"{view}__l2", f"{view}__l3"]
+
+    lines = ["| views | pooled by | mean EER | folds > 30 % |", "|---|---|---|---|"]
+    for views in (["as-is"], ["as-is", "flip"], ["as-is", "slow2"], ["as-is", "flip", "slow2"]):
+        for how in ("mean", "max"):
+            eers = []
+            for fi, f in enumerate(folds):
+                tr, cols = f.train, []
+                for v in views:
+                    So = np.column_stack([z[f"oof__{h}__{fi}"] for h in heads(v)])
+                    ok = np.isfinite(So).all(axis=1)
+                    w, b = fit_nonnegative_fusion(So[ok], y[tr][ok])
+                    real = (So @ w + b)[y[tr] == 0]
+                    T = np.column_stack([z[f"test__{h}__{fi}"] for h in heads(v)]) @ w + b
+                    cols.append((T - np.nanmean(real)) / np.nanstd(real))
+                C = np.column_stack(cols)
+                eers.append(metrics.eer(y[f.test], C.mean(axis=1) if how == "mean" else C.max(axis=1))[0])
+            e = np.array(eers)
+            lines.append(f"| {' + '.join(views)} | {how} | {100 * e.mean():.1f} % | {int((e > 0.3).sum())} of {len(e)} |")
+    text = "\n".join(lines)
+    print(text)
+    (Path(__file__).parent / "results" / "band_views_late.md").write_text(text + "\n")
+
+
 def table(args) -> None:
     from nested_variants import fuse_and_select, outer_results, saved_ridge_scores, write_report
 
@@ -207,11 +252,11 @@ def table(args) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("extract", "fit", "table"))
+    ap.add_argument("what", choices=("extract", "fit", "table", "late"))
     ap.add_argument("--view", default="flip", choices=BAND_VIEWS)
     ap.add_argument("--views", default=",".join(BAND_VIEWS))
     ap.add_argument("--shard", default="0/1")
     ap.add_argument("--logistic", action="store_true", help="fit: the logistic state-2 head instead of the ridge heads")
     ap.add_argument("--n-boot", type=int, default=50)
     a = ap.parse_args()
-    {"extract": extract, "fit": fit, "table": table}[a.what](a)
+    {"extract": extract, "fit": fit, "table": table, "late": late}[a.what](a)

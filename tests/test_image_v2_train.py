@@ -167,3 +167,7 @@ def test_equalised_variants_section_renders_what_exists(tmp_path):
                               "table": {c: {"global": raw, "experts": cen} for c in ("as-is", "jpeg90")}}))
     text = "\n".join(equalised_variants_section(tmp_path))
     assert "(3 reals and 4 fakes have one)" in text and "(picks: global)" in text and "| experts | 0.710 (0.39) |" in text
+    (tmp_path / "mlp_probe.json").write_text(json.dumps({"n": 10, "chosen": [{"fold": "a", "pick": "linear"}],
+                                                         "table": {c: {"mlp": cen} for c in ("as-is", "jpeg90")}}))
+    text = "\n".join(equalised_variants_section(tmp_path))
+    assert "### A small MLP" in text and "(picks: linear)" in text and "| mlp | 0.710 (0.39) |" in text

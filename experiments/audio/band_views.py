@@ -171,7 +171,7 @@ def late(args) -> None:
     the training reals' inner out-of-fold scores, then the mean or the max over views (the max flags
     a file any view finds unlike real speech: a test of whether the views' different failures
     can be combined to help the worst families)."""
-    from nested_variants import saved_ridge_scores
+    from nested_variants import scores_beside_ridge
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo, metrics
@@ -180,10 +180,7 @@ def late(args) -> None:
     rows = load_rows()
     y = labels(rows)
     folds = logo.logo_folds(rows, min_fakes=20)
-    z = {}
-    for p in sorted(SCORES.glob("*shard*.npz")):
-        z.update(dict(np.load(p)))
-    z.update(saved_ridge_scores("as-is"))
+    z = scores_beside_ridge(SCORES, "as-is")
 
     def heads(view: str) -> list[str]:  # the shipped recipe's heads where the logistic state-2 head was fitted
         return [f"{view}__l1", f"{view}__log2" if f"test__{view}__log2__0" in z else f"{view}__l2", f"{view}__l3"]
@@ -211,7 +208,7 @@ def late(args) -> None:
 
 
 def table(args) -> None:
-    from nested_variants import fuse_and_select, outer_results, saved_ridge_scores, write_report
+    from nested_variants import fuse_and_select, outer_results, scores_beside_ridge, write_report
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo
@@ -219,10 +216,7 @@ def table(args) -> None:
     rows = load_rows()
     y = labels(rows)
     folds = logo.logo_folds(rows, min_fakes=20)
-    z = {}
-    for p in sorted(SCORES.glob("*shard*.npz")):
-        z.update(dict(np.load(p)))
-    z.update(saved_ridge_scores("as-is"))
+    z = scores_beside_ridge(SCORES, "as-is")
     have = [v for v in BAND_VIEWS if f"test__{v}__l1__0" in z]
     variants = {"as-is l1-3 (previous recipe)": [f"as-is:{h}" for h in HEADS]}
     for v in have:

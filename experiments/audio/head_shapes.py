@@ -175,7 +175,7 @@ def run(args) -> None:
 
 
 def table(args) -> None:
-    from nested_variants import fuse_and_select, outer_results, saved_ridge_scores, write_report
+    from nested_variants import fuse_and_select, outer_results, scores_beside_ridge, write_report
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo
@@ -183,10 +183,7 @@ def table(args) -> None:
     rows = load_rows()
     y = labels(rows)
     folds = logo.logo_folds(rows, min_fakes=20)
-    z = {}
-    for p in sorted(SCORES.glob("*shard*.npz")):
-        z.update(dict(np.load(p)))
-    z.update(saved_ridge_scores("ridge"))
+    z = scores_beside_ridge(SCORES, "ridge")
     variants = {v: [f"{s}:{h}" for s, h in hs] for v, hs in VARIANTS.items()
                 if all(f"test__{s}__{h}__0" in z for s, h in hs)}
 

@@ -266,6 +266,16 @@ def write_report(stem: str, header: list[str], results: dict, crit: dict, chosen
     return text
 
 
+def scores_beside_ridge(directory: Path, tag: str) -> dict[str, np.ndarray]:
+    """Every ``*shard*.npz`` an experiment saved in ``directory``, plus the ridge baseline's scores
+    (``saved_ridge_scores(tag)``): what its tables fuse and compare."""
+    z: dict[str, np.ndarray] = {}
+    for p in sorted(Path(directory).glob("*shard*.npz")):
+        z.update(dict(np.load(p)))
+    z.update(saved_ridge_scores(tag))
+    return z
+
+
 def saved_ridge_scores(tag: str, directory: Path = Path("/tmp/audio_nap_scores")) -> dict[str, np.ndarray]:
     """The previous recipe's ridge heads on states 1-3 as ``nuisance_projection.py run`` saved them (its
     "no projection" variant), keyed ``{test|oof}__{tag}__{l1|l2|l3}__{fold}`` for other experiments' fusions."""

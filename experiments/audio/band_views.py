@@ -105,20 +105,18 @@ def extract(args) -> None:
 
 def fit(args) -> None:
     """Ridge heads on each band view's states, scored per fold (as ``nuisance_projection.run``, no projection)."""
-    from nuisance_projection import RidgeFits
+    from nuisance_projection import fold_ridge_scores, group_ids
 
     from detectors.audio.v2_data import labels, load_rows
-    from detectors.audio.v2_train import LAYER_KEYS, RIDGE_ALPHAS, load_features
-    from detectors.evaluation import logo, metrics
-    from detectors.training.probe import LinearProbe, balanced_weights, family_of, inner_folds
+    from detectors.audio.v2_train import LAYER_KEYS, load_features
+    from detectors.evaluation import logo
+    from detectors.training.probe import LinearProbe, balanced_weights, inner_folds
 
     register()
     rows = load_rows()
     y = labels(rows)
     folds = logo.logo_folds(rows, min_fakes=20)
-    keys = [family_of(r) for r in rows]
-    names = sorted(set(keys))
-    gid = np.array([names.index(k) for k in keys])
+    gid = group_ids(rows)
     i, n = (int(x) for x in args.shard.split("/"))
     mine = [fi for fi in range(len(folds)) if fi % n == i]
     out = {}
@@ -143,23 +141,9 @@ def fit(args) -> None:
         for h in HEADS:
             X = np.concatenate([feats[k] for k in LAYER_KEYS[h]], axis=1)
             for fi in mine:
-                fold = folds[fi]
-                tr = fold.train
-                w = np.zeros(len(y))
-                w[tr] = balanced_weights(rows, tr, 0.5)
-                oof = np.full((len(y), len(RIDGE_ALPHAS)), np.nan)
-                for itr, ite in inner_folds(rows, tr, 3, fi):
-                    wi = np.zeros(len(y))
-                    wi[itr] = balanced_weights(rows, itr, 0.5)
-                    f = RidgeFits(X, y, gid, wi, itr)
-                    for j, c in enumerate(f.coefs((0, "none"), RIDGE_ALPHAS)):
-                        oof[ite, j] = f.score(X[ite], c)
-                o = oof[tr]
-                ok = np.isfinite(o).all(axis=1)
-                j = int(np.nanargmax([metrics.auc(y[tr][ok], o[ok, k]) for k in range(len(RIDGE_ALPHAS))]))
-                full = RidgeFits(X, y, gid, w, tr)
-                out[f"test__{view}__{h}__{fi}"] = full.score(X[fold.test], full.coefs((0, "none"), [RIDGE_ALPHAS[j]])[0])
-                out[f"oof__{view}__{h}__{fi}"] = oof[tr, j]
+                test, oof = fold_ridge_scores(X, y, gid, rows, folds[fi], fi, [(0, "none")])[(0, "none")]
+                out[f"test__{view}__{h}__{fi}"] = test
+                out[f"oof__{view}__{h}__{fi}"] = oof
             print(f"{view} {h}: {time.monotonic() - t0:.0f} s", flush=True)
     SCORES.mkdir(parents=True, exist_ok=True)
     tag = args.views.replace(",", "_") + ("_log2" if args.logistic else "")

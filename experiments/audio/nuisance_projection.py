@@ -95,19 +95,55 @@ class RidgeFits:
         return (self.z(X) - self.zm) @ coef + self.tm
 
 
+def group_ids(rows: list[dict]) -> np.ndarray:
+    """Each row's fake family / real source as an integer (what ``bases`` groups by)."""
+    from detectors.training.probe import family_of
+
+    keys = [family_of(r) for r in rows]
+    names = sorted(set(keys))
+    return np.array([names.index(k) for k in keys])
+
+
+def fold_ridge_scores(X: np.ndarray, y: np.ndarray, gid: np.ndarray, rows: list[dict], fold, fi: int,
+                      variants) -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:
+    """One outer fold's ridge head per projection variant: alpha by the 3 family-grouped inner folds
+    of its training rows (pooled inner out-of-fold AUC), refit on them all. Returns variant ->
+    (scores of the fold's held-out rows, inner out-of-fold scores of its training rows at that alpha)."""
+    from detectors.audio.v2_train import RIDGE_ALPHAS
+    from detectors.evaluation import metrics
+    from detectors.training.probe import balanced_weights, inner_folds
+
+    tr = fold.train
+    w = np.zeros(len(y))
+    w[tr] = balanced_weights(rows, tr, 0.5)
+    oof = {v: np.full((len(y), len(RIDGE_ALPHAS)), np.nan) for v in variants}
+    for itr, ite in inner_folds(rows, tr, 3, fi):
+        wi = np.zeros(len(y))
+        wi[itr] = balanced_weights(rows, itr, 0.5)
+        f = RidgeFits(X, y, gid, wi, itr)
+        for v in variants:
+            for j, c in enumerate(f.coefs(v, RIDGE_ALPHAS)):
+                oof[v][ite, j] = f.score(X[ite], c)
+    full = RidgeFits(X, y, gid, w, tr)
+    out = {}
+    for v in variants:
+        o = oof[v][tr]
+        ok = np.isfinite(o).all(axis=1)
+        j = int(np.nanargmax([metrics.auc(y[tr][ok], o[ok, k]) for k in range(len(RIDGE_ALPHAS))]))
+        out[v] = (full.score(X[fold.test], full.coefs(v, [RIDGE_ALPHAS[j]])[0]), oof[v][tr, j])
+    return out
+
+
 def run(args) -> None:
     from detectors.audio.v2_data import labels, load_rows
-    from detectors.audio.v2_train import LAYER_KEYS, RIDGE_ALPHAS, load_features
-    from detectors.evaluation import logo, metrics
-    from detectors.training.probe import balanced_weights, family_of, inner_folds
+    from detectors.audio.v2_train import LAYER_KEYS, load_features
+    from detectors.evaluation import logo
 
     rows = load_rows()
     y = labels(rows)
     feats = load_features([r["path"] for r in rows], ["whisper"], "as-is")["whisper"]
     folds = logo.logo_folds(rows, min_fakes=20)
-    keys = [family_of(r) for r in rows]
-    names = sorted(set(keys))
-    gid = np.array([names.index(k) for k in keys])
+    gid = group_ids(rows)
     i, n = (int(x) for x in args.shard.split("/"))
     mine = [fi for fi in range(len(folds)) if fi % n == i]
     out = {}
@@ -115,28 +151,10 @@ def run(args) -> None:
     for h in HEADS:
         X = np.concatenate([feats[k] for k in LAYER_KEYS[h]], axis=1)
         for fi in mine:
-            fold = folds[fi]
-            tr = fold.train
-            w = np.zeros(len(y))
-            w[tr] = balanced_weights(rows, tr, 0.5)
-            splits = inner_folds(rows, tr, 3, fi)
-            oof = {v: np.full((len(y), len(RIDGE_ALPHAS)), np.nan) for v in VARIANTS}
-            for itr, ite in splits:
-                wi = np.zeros(len(y))
-                wi[itr] = balanced_weights(rows, itr, 0.5)
-                f = RidgeFits(X, y, gid, wi, itr)
-                for v in VARIANTS:
-                    for j, c in enumerate(f.coefs(v, RIDGE_ALPHAS)):
-                        oof[v][ite, j] = f.score(X[ite], c)
-            full = RidgeFits(X, y, gid, w, tr)
-            for v in VARIANTS:
-                o = oof[v][tr]
-                ok = np.isfinite(o).all(axis=1)
-                j = int(np.nanargmax([metrics.auc(y[tr][ok], o[ok, k]) for k in range(len(RIDGE_ALPHAS))]))
-                c = full.coefs(v, [RIDGE_ALPHAS[j]])[0]
-                out[f"test__{h}__{vname(v)}__{fi}"] = full.score(X[fold.test], c)
-                out[f"oof__{h}__{vname(v)}__{fi}"] = oof[v][tr, j]
-            print(f"{h} fold {fi} {fold.name}: {time.monotonic() - t0:.0f} s", flush=True)
+            for v, (test, oof) in fold_ridge_scores(X, y, gid, rows, folds[fi], fi, VARIANTS).items():
+                out[f"test__{h}__{vname(v)}__{fi}"] = test
+                out[f"oof__{h}__{vname(v)}__{fi}"] = oof
+            print(f"{h} fold {fi} {folds[fi].name}: {time.monotonic() - t0:.0f} s", flush=True)
     SCORES.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(SCORES / f"shard{i}.npz", **out)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from detectors.evaluation import logo
 from detectors.image.v2_model import V2Model
 
@@ -57,6 +59,34 @@ def strata_section(strata: dict[str, dict[str, dict]]) -> list[str]:
                     for k in ("faces", "scenes", "real faces vs fake scenes", "real scenes vs fake faces")]
             lines.append(f"| {c} | {name} | " + " | ".join(cells) + " |")
     lines += ["", "(real/fake counts in brackets)", ""]
+    return lines
+
+
+def real_groups_section(result_file: Path) -> list[str]:
+    """Every held-out family against every held-out group of real sources
+    (``experiments/image/real_groups.py``): whether a fold's AUC is the family's or its reals'."""
+    if not Path(result_file).exists():
+        return []
+    out = json.loads(Path(result_file).read_text())
+    a = np.array(out["auc"]["jpeg90"], dtype=float)
+    heads = [f"group {g} ({sum(out['source_files'][s] for s in srcs)} reals)" for g, srcs in enumerate(out["groups"])]
+    lines = ["## Every held-out family against every group of real sources", "",
+             "The folds above pair each family with one of five groups of real sources. Here each family is tested "
+             "against each group (35 fits of the shipped head's probe, trained as-is without the family's fakes, the "
+             "group's reals and the reals of the family's own repositories; JPEG q90 AUC; bold: the pairing of the "
+             "folds above, which also test the family's own repositories' reals): "
+             "`python experiments/image/real_groups.py`.", "",
+             "| held-out family | " + " | ".join(heads) + " | mean |", "|---" * (len(heads) + 2) + "|"]
+    for fi, name in enumerate(out["folds"]):
+        cells = [f"**{a[fi, g]:.3f}**" if g == fi % len(heads) else f"{a[fi, g]:.3f}" for g in range(len(heads))]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {np.nanmean(a[fi]):.3f} |")
+    lines.append("| mean | " + " | ".join(f"{v:.3f}" for v in np.nanmean(a, axis=0)) + f" | {np.nanmean(a):.3f} |")
+    groups = "; ".join(f"{g}: " + ", ".join(f"{s} ({out['source_files'][s]})" for s in srcs) for g, srcs in enumerate(out["groups"]))
+    ps = sorted(out["per_source"]["jpeg90"].items(), key=lambda kv: kv[1])
+    lines += ["", f"Groups (real files): {groups}.", "",
+              "Per real source with at least 20 files, the mean AUC over the 7 families of the cells that held it out "
+              "(lowest first; below 0.5: the probe finds that source's photos more fake than the fakes): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in ps) + ".", ""]
     return lines
 
 

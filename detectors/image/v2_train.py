@@ -26,6 +26,7 @@ from detectors.image.v2_card import (
     content_balance_section,
     equalised_variants_section,
     learning_curve_section,
+    real_groups_section,
     resolution_view_section,
     strata_section,
     train_views_section,
@@ -307,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         from detectors.image.v2_card import write_card
 
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
-                   model, tables, heads, extra_sections=strata_section(strata)
+                   model, tables, heads, extra_sections=strata_section(strata) + real_groups_section(RESULTS / "real_groups.json")
                    + resolution_view_section(RESOLUTION_VIEW, args.whole_short)
                    + equalised_variants_section(RESULTS) + learning_curve_section(
                        [Path(f) for f in args.curve.split(",") if f and Path(f).exists()], tables, args.cap, n)

@@ -175,7 +175,7 @@ def run(args) -> None:
 
 
 def table(args) -> None:
-    from nested_variants import fuse_and_select, outer_results, scores_beside_ridge, write_report
+    from nested_variants import fuse_and_select, outer_results, saved_head, scores_beside_ridge, write_report
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo
@@ -187,10 +187,7 @@ def table(args) -> None:
     variants = {v: [f"{s}:{h}" for s, h in hs] for v, hs in VARIANTS.items()
                 if all(f"test__{s}__{h}__0" in z for s, h in hs)}
 
-    def get(kind):
-        return lambda v, head, fi: z[f"{kind}__{head.replace(':', '__')}__{fi}"]
-
-    score, crit, weights, chosen, sel = fuse_and_select(y, rows, folds, variants, get("test"), get("oof"))
+    score, crit, weights, chosen, sel = fuse_and_select(y, rows, folds, variants, saved_head(z, "test"), saved_head(z, "oof"))
     names = list(variants)
     results = {v: outer_results(y, folds, score[v], args.n_boot) for v in names}
     results["chosen by inner folds"] = outer_results(y, folds, sel, args.n_boot)

@@ -276,6 +276,12 @@ def scores_beside_ridge(directory: Path, tag: str) -> dict[str, np.ndarray]:
     return z
 
 
+def saved_head(z: dict[str, np.ndarray], kind: str):
+    """``fuse_and_select``'s ``test`` or ``oof`` getter over saved scores keyed
+    ``{kind}__{view}__{head}__{fold}`` (variants name their heads ``view:head``)."""
+    return lambda variant, head, fi: z[f"{kind}__{head.replace(':', '__')}__{fi}"]
+
+
 def saved_ridge_scores(tag: str, directory: Path = Path("/tmp/audio_nap_scores")) -> dict[str, np.ndarray]:
     """The previous recipe's ridge heads on states 1-3 as ``nuisance_projection.py run`` saved them (its
     "no projection" variant), keyed ``{test|oof}__{tag}__{l1|l2|l3}__{fold}`` for other experiments' fusions."""

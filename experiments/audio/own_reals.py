@@ -29,7 +29,7 @@ MIN_OWN = 10
 
 def main() -> None:
     import band_views
-    from nested_variants import fuse_and_select, scores_beside_ridge
+    from nested_variants import fuse_and_select, saved_head, scores_beside_ridge
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo, metrics
@@ -40,10 +40,7 @@ def main() -> None:
     z = scores_beside_ridge(band_views.SCORES, "as-is")
     shipped = {"shipped": ["as-is:l1", "as-is:log2", "as-is:l3"]}
 
-    def get(kind):
-        return lambda v, head, fi: z[f"{kind}__{head.replace(':', '__')}__{fi}"]
-
-    score = fuse_and_select(y, rows, folds, shipped, get("test"), get("oof"))[0]["shipped"]
+    score = fuse_and_select(y, rows, folds, shipped, saved_head(z, "test"), saved_head(z, "oof"))[0]["shipped"]
     src = np.array([logo._source(r) for r in rows])
     groups = logo.real_source_groups(rows, 5, 0)
     lines = ["| held-out family | own reals | group reals | fakes | EER, every held-out real (card) | vs the group's reals | vs its own repositories' reals |",
@@ -57,8 +54,8 @@ def main() -> None:
         grp_mask = (yt == 0) & np.isin(src[te], groups[fi % len(groups)]) & ~own_mask
         fakes = yt == 1
 
-        def eer(mask: np.ndarray) -> float:
-            keep = mask | fakes
+        def eer(reals: np.ndarray, yt=yt, s=s, fakes=fakes) -> float:
+            keep = reals | fakes
             return metrics.eer(yt[keep], s[keep])[0]
 
         e_all, e_grp = eer(own_mask | grp_mask), eer(grp_mask)

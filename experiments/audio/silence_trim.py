@@ -145,7 +145,7 @@ def silence_baseline(S: np.ndarray, y: np.ndarray, rows: list[dict], folds: list
 
 def table(args) -> None:
     import band_views
-    from nested_variants import fuse_and_select, outer_results, scores_beside_ridge, write_report
+    from nested_variants import fuse_and_select, outer_results, saved_head, scores_beside_ridge, write_report
 
     from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo
@@ -170,10 +170,7 @@ def table(args) -> None:
         "shipped recipe + silence statistics": [*shipped, "silence:stats"],
     }
 
-    def get(kind):
-        return lambda v, head, fi: z[f"{kind}__{head.replace(':', '__')}__{fi}"]
-
-    score, crit, weights, chosen, sel = fuse_and_select(y, rows, folds, variants, get("test"), get("oof"))
+    score, crit, weights, chosen, sel = fuse_and_select(y, rows, folds, variants, saved_head(z, "test"), saved_head(z, "oof"))
     results = {v: outer_results(y, folds, score[v], args.n_boot) for v in variants}
     results["chosen by inner folds"] = outer_results(y, folds, sel, args.n_boot)
     mean_w = {v: np.round(np.mean(weights[v], axis=0), 3).tolist() for v in variants}

@@ -119,6 +119,25 @@ def test_resolution_view_section_renders_fronts_and_the_inner_picks(tmp_path):
     assert "Not used by this model" in "\n".join(resolution_view_section(f, 0))
 
 
+def test_real_groups_section_marks_the_folds_pairing_and_ranks_real_sources(tmp_path):
+    import json
+
+    from detectors.image.v2_card import real_groups_section
+
+    assert real_groups_section(tmp_path / "absent.json") == []
+    out = {"folds": ["gan", "sd"], "groups": [["a/photos"], ["b/art", "c/faces"]],
+           "auc": {"as-is": [[0.9, 0.4], [0.8, 0.6]], "jpeg90": [[0.9, 0.3], [0.7, 0.5]]},
+           "per_source": {"jpeg90": {"a/photos": 0.8, "b/art": 0.35}}, "source_files": {"a/photos": 30, "b/art": 25, "c/faces": 5}}
+    f = tmp_path / "real_groups.json"
+    f.write_text(json.dumps(out))
+    text = "\n".join(real_groups_section(f))
+    assert "| held-out family | group 0 (30 reals) | group 1 (30 reals) | mean |" in text
+    assert "| gan | **0.900** | 0.300 | 0.600 |" in text  # fold 0 is paired with group 0
+    assert "| sd | 0.700 | **0.500** | 0.600 |" in text
+    assert "| mean | 0.800 | 0.400 | 0.600 |" in text
+    assert "lowest first; below 0.5: the probe finds that source's photos more fake than the fakes): b/art 0.35, a/photos 0.80." in text
+
+
 def test_equalised_variants_section_renders_what_exists(tmp_path):
     """The card's not-adopted variants: block probes with their per-fold picks, the multi-scale table,
     the cap-600 means from its LOGO tables ...; each part only when its result file is in the folder."""

@@ -102,6 +102,34 @@ def test_detector_face_crops_score_one_value_each(tmp_path, settings, tiny_regis
     assert out[1] != out[2]
 
 
+@pytest.mark.parametrize("face_weight", [0.5, 0.0])
+def test_face_crops_go_to_the_model_only_when_a_face_head_reads_them(tmp_path, settings, tiny_registered, monkeypatch,
+                                                                     face_weight):
+    """A face head with fusion weight 0 is not run, so its crops are not sent (each is 150 kB between
+    processes in the Serve graph); the face still appears in the result, with the image's score."""
+    from detectors.base import create
+    from detectors.faces import Face
+    from detectors.media import MediaRef
+
+    m, _ = _model(tmp_path)
+    m.fusion_weights["tiny-face"] = face_weight
+    m.save(tmp_path / "image" / "v2" / "image_v2.json")
+    det = create("image-clip", settings=settings, model_dir=tmp_path / "image")
+    det.load()
+    monkeypatch.setattr(det.faces, "detect", lambda rgb: [Face(box=(100, 60, 80, 80), score=0.9)])
+    rng = np.random.default_rng(0)
+    path = tmp_path / "x.png"
+    Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)).save(path)
+    ref = MediaRef(path=str(path), media_type="image", format="png", size_bytes=path.stat().st_size)
+    prepared = det.preprocess(ref)
+    assert len(prepared.model_inputs) == (2 if face_weight else 1)
+    res = det.postprocess(prepared, det.infer(prepared.model_inputs))
+    assert len(res.faces) == 1 and res.faces[0].box == (100, 60, 80, 80)
+    if not face_weight:
+        assert res.faces[0].fake_probability == round(res.fake_probability, 4)
+        assert not any(c.name.startswith("face heads") for c in res.components)
+
+
 def test_missing_model_file_says_how_to_train(tmp_path, settings):
     from detectors.base import create
 

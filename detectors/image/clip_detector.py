@@ -113,7 +113,9 @@ class ClipImageDetector(ImageDetectorBase):
             return Prepared(ref=ref, payload={"evidence": ev}, timings=timings)
         whole, faces = inputs[0], inputs[1:]
         stack = np.stack([whole, *(native_crop(rgb, c) for c in self.crops)])
-        return Prepared(ref=ref, model_inputs=[stack, *faces], payload={"evidence": ev}, timings=timings)
+        # face crops go to the model only when a face head reads them (the faces stay in the evidence)
+        return Prepared(ref=ref, model_inputs=[stack, *(faces if self.face_heads else [])], payload={"evidence": ev},
+                        timings=timings)
 
     # --------------------------------------------------------------------- infer
     def _stream_features(self, short: str, crops: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -178,7 +180,8 @@ class ClipImageDetector(ImageDetectorBase):
             return self._inconclusive(ev, "the model produced no score for this image", self.model_used)
         m = self.model
         image_part = float(scores[0])
-        face_parts = [float(s) for s in scores[1 : 1 + len(ev.faces)]]
+        # without face heads a face adds nothing to z (its crop was not sent): every face part is 0
+        face_parts = [float(s) for s in scores[1 : 1 + len(ev.faces)]] if self.face_heads else [0.0] * len(ev.faces)
         face_part = max(face_parts) if face_parts else self._no_face_part()
         forensic_part, forensic_scores = self._forensic_part(ev)
         z = m.fusion_bias + image_part + face_part + forensic_part

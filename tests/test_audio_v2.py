@@ -254,3 +254,21 @@ def test_shipped_model_loads_with_operating_points():
     feats = {"whisper": {k: np.zeros(512, np.float32) for h in m.heads for k in h.keys}}
     p = float(m.probability(m.fused({k: float(v[0]) for k, v in m.stream_scores(feats).items()})))
     assert 0.0 < p < 1.0
+
+
+def test_whisper_layers_run_the_encoder_on_their_device(tiny_dir):
+    """The encoder's weights and its input move to ``device`` (checked with torch's "meta" device, which
+    needs no GPU: a CUDA device takes the same path); the states come back as CPU arrays."""
+    stream = WhisperLayers(tiny_dir, device="meta")
+    stream.load()
+    assert {p.device.type for p in stream.encoder.parameters()} == {"meta"}
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, mel, upto=None):
+            seen.append(mel.device.type)
+            return [torch.zeros(1, 5, 32)]
+
+    stream.encoder = Probe()
+    states = stream.states(np.zeros(16000, np.float32))
+    assert seen == ["meta"] and isinstance(states[0], np.ndarray) and states[0].shape == (5, 32)

@@ -600,7 +600,7 @@ def test_dockerfile_installs_with_make_install_only() -> None:
 def test_dockerfile_copies_the_repository_before_installing() -> None:
     steps = dockerfile_instructions()
     froms = [args for word, args in steps if word == "FROM"]
-    default_base = dict(re.match(r"(\w+)=(\S+)", args).groups() for word, args in steps if word == "ARG" and "=" in args)
+    default_base = dict(re.match(r"(\w+)=(\S*)", args).groups() for word, args in steps if word == "ARG" and "=" in args)
     bases = [default_base.get(f.split()[0].strip("${}"), f.split()[0]) for f in froms]
     assert bases and all(b.startswith("python:3.11") for b in bases), bases
     copy_all = next(i for i, (w, a) in enumerate(steps) if w == "COPY" and a.split()[0] == ".")

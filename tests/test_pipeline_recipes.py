@@ -97,6 +97,40 @@ def test_device_is_the_cpu_without_cuda():
     assert select_device("auto").kind == "cpu"  # this machine has no GPU (CPU torch)
 
 
+def test_onnx_providers_put_clip_on_cuda_only_when_onnxruntime_has_it(caplog):
+    from detectors.recipes.device import onnx_providers
+
+    assert onnx_providers("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert onnx_providers("cuda:0", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == [
+        "CUDAExecutionProvider", "CPUExecutionProvider"]
+    with caplog.at_level("WARNING"):
+        assert onnx_providers("cuda:0", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert "install onnxruntime-gpu" in caplog.text
+    assert onnx_providers("cpu") == ["CPUExecutionProvider"]  # this onnxruntime, no GPU asked for
+
+
+def test_local_models_put_their_own_backbones_on_the_chosen_device(monkeypatch):
+    """Video-v2's own Whisper encoder (no audio-whisper detector to share) goes where ``DEVICE`` says."""
+    from detectors.audio import v2_streams
+    from detectors.recipes import models
+
+    made = []
+
+    class Recorded(v2_streams.WhisperLayers):
+        def load(self):
+            made.append(self.device)
+            self.encoder = object()
+
+    monkeypatch.setattr(v2_streams, "WhisperLayers", Recorded)
+    monkeypatch.setattr(models, "select_device", lambda choice: select_device(choice, has_cuda=True))
+    local = models.LocalModels(lambda modality: None, device="auto")
+    local.whisper()
+    assert made == ["cuda:0"]
+    local = models.LocalModels(lambda modality: None, device="cpu")
+    local.whisper()
+    assert made == ["cuda:0", "cpu"]
+
+
 def test_an_image_host_holds_no_backbone():
     from detectors.base import create
     from detectors.errors import ModelNotReadyError

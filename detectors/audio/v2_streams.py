@@ -61,13 +61,15 @@ class WhisperLayers:
     modality = "audio"
 
     def __init__(self, model_dir: Path | None = None, name: str = "whisper-base-layers", version: str = "1",
-                 threads: int = 1, max_window_s: float = MAX_WINDOW_S, upto: int | None = None) -> None:
+                 threads: int = 1, max_window_s: float = MAX_WINDOW_S, upto: int | None = None,
+                 device: str = "cpu") -> None:
         self.name = name if upto is None or name != "whisper-base-layers" else f"whisper-base-l0-{upto}"
         self.upto = upto
         self.version = version
         self.model_dir = model_dir
         self.threads = threads
         self.max_window_s = max_window_s
+        self.device = device  # "cpu" or "cuda:N" (detectors.recipes.device.select_device)
         self.encoder = None
 
     def load(self) -> None:
@@ -77,7 +79,7 @@ class WhisperLayers:
         from detectors.audio.whisper_weights import ensure_model_dir
 
         torch.set_num_threads(self.threads)
-        self.encoder = load_encoder(self.model_dir or ensure_model_dir())
+        self.encoder = load_encoder(self.model_dir or ensure_model_dir()).to(self.device)
 
     def states(self, samples: np.ndarray, upto: int | None = None) -> list[np.ndarray]:
         """(T, d) hidden states of every layer (or of states 0..``upto``) for one window of at most 30 s."""
@@ -89,8 +91,8 @@ class WhisperLayers:
             self.load()
         x = samples[: int(self.max_window_s * SAMPLE_RATE)]
         with torch.inference_mode():
-            hs = self.encoder(log_mel(x)[None], upto=upto)
-        return [h[0].numpy() for h in hs]
+            hs = self.encoder(log_mel(x)[None].to(self.device), upto=upto)
+        return [h[0].cpu().numpy() for h in hs]
 
     def window_features(self, samples: np.ndarray, upto: int | None = None) -> dict[str, np.ndarray]:
         """Pooled features of one window; ``upto`` runs only the blocks the heads read (faster)."""

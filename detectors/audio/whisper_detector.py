@@ -23,6 +23,7 @@ from detectors.audio.v2_streams import SAMPLE_RATE, WhisperLayers
 from detectors.base import Detector, Part, Prepared, ProgressFn, no_progress, register
 from detectors.errors import CorruptMediaError, ModelNotReadyError
 from detectors.media import AudioClip, MediaRef, load_audio
+from detectors.recipes.device import select_device
 from detectors.recipes.payloads import WhisperAudioPayload
 from detectors.schema import (
     AnalysisResult,
@@ -70,7 +71,8 @@ class WhisperAudioDetector(Detector):
         else:
             self.model = AudioV2Model.load(self.model_dir)
             if part != "host":
-                self.stream = WhisperLayers(self.encoder_dir, threads=self.settings.torch_threads)
+                self.stream = WhisperLayers(self.encoder_dir, threads=self.settings.torch_threads,
+                                            device=select_device(self.settings.device).name)
                 self.stream.load()
         self._loaded = True
 

@@ -26,6 +26,7 @@ from detectors.image.streams import FACE_KEYS, FORENSIC_KEYS, FaceCache, ImageSt
 from detectors.image.v2_model import MODEL_FILE, V2Model
 from detectors.image.views import MAX_FACES, native_crop, pool
 from detectors.media import MediaRef, load_image
+from detectors.recipes.device import select_device
 from detectors.recipes.payloads import ImagePayload
 from detectors.schema import AnalysisResult, Anomaly, ComponentScore, FaceResult, verdict_fields
 
@@ -68,8 +69,10 @@ class ClipImageDetector(ImageDetectorBase):
         self.image_heads = [h for h in active if heads[h]["stream"] != "forensic" and not self.model.spec(h).face]
         self.face_heads = [h for h in active if heads[h]["stream"] != "forensic" and self.model.spec(h).face]
         self.forensic_heads = [h for h in heads if heads[h]["stream"] == "forensic"]
+        device = select_device(self.settings.device).name
         for short in {heads[h]["stream"] for h in self.image_heads + self.face_heads}:
             if part != "host":
+                self.streams[short].device = device  # the ONNX CLIP stream runs on it (onnx_providers)
                 self.streams[short].load()
         self.crops = tuple(next((c["crops"] for s, c in self.model.streams.items() if s != "forensic"), ()))
         self.whole_short = int(next((c.get("whole_short", 0) for s, c in self.model.streams.items() if s != "forensic"), 0))

@@ -18,6 +18,7 @@ import numpy as np
 
 from detectors.image.streams import ImageStream
 from detectors.image.weights import CLIP_ENCODER, CLIP_HEAD
+from detectors.recipes.device import onnx_providers
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
@@ -43,6 +44,7 @@ class ClipStream(ImageStream):
 
     name = "clip-b16-int8"
     base_version = "1"
+    device = "cpu"  # set before ``load`` ("cuda:0": the CUDA provider when onnxruntime has it)
 
     def _load_backbone(self) -> None:
         import onnx
@@ -55,7 +57,7 @@ class ClipStream(ImageStream):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=onnx_providers(self.device))
         outs = [o.name for o in self.session.get_outputs()]
         self._out = {"proj": outs[0], "last": outs[1], "mid": _MID_OUTPUT}
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from detectors.base import Detector
+from detectors.recipes.device import DeviceChoice, select_device
 from detectors.schema import MediaType
 
 ModelName = Literal["image", "audio"]
@@ -71,9 +72,11 @@ class LocalModels:
     when that one already holds them (``image-clip``'s CLIP stream, ``audio-whisper``'s encoder);
     otherwise each is loaded on first use."""
 
-    def __init__(self, detector: Callable[[MediaType], Detector], chunk: int = INFER_CHUNK) -> None:
+    def __init__(self, detector: Callable[[MediaType], Detector], chunk: int = INFER_CHUNK,
+                 device: DeviceChoice = "cpu") -> None:
         self._detector = detector
         self.chunk = chunk
+        self.device_choice = device  # where our own backbones run (``select_device``, resolved on first load)
         self._clip: Any = None
         self._whisper: Any = None
 
@@ -99,6 +102,7 @@ class LocalModels:
                 from detectors.image.clip_stream import ClipStream
 
                 own = ClipStream(crops=(), faces=False)
+                own.device = select_device(self.device_choice).name
                 own.load()
                 self._clip = own
         return self._clip
@@ -112,7 +116,7 @@ class LocalModels:
             if isinstance(stream, WhisperLayers) and stream.encoder is not None:
                 self._whisper = stream
             else:
-                own = WhisperLayers()
+                own = WhisperLayers(device=select_device(self.device_choice).name)
                 own.load()
                 self._whisper = own
         return self._whisper

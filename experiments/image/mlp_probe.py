@@ -38,19 +38,14 @@ def evaluate(json_path: Path) -> None:
     from content_balance import POWER
     from face_expert import fit_expert
     from head_shapes import Mlp
-    from probe_scale import CONDS, cached_rows, cached_whole, save_tables
+    from probe_scale import CONDS, save_tables, shipped_head_features
 
     from detectors.evaluation import metrics
     from detectors.image.v2_logo import RIDGE_LAMBDAS, usable_inner
-    from detectors.image.v2_model import HEADS, head_matrix
     from detectors.training.probe import balanced_weights
 
     torch.set_num_threads(1)
-    rows, _, y, _, folds = cached_rows(300)
-    f, ok = cached_whole([r["path"] for r in rows], whole_short=128)
-    if not ok.all():
-        raise SystemExit(f"{int((~ok).sum())} files lack short-128 features (run extract_whole.py --whole-short 128)")
-    X = {c: head_matrix(HEADS["clip-whole-proj"], f[c]) for c in CONDS}
+    rows, y, folds, X = shipped_head_features(300)
 
     def mlp_fits(idx, seed):
         w = np.zeros(len(y))

@@ -87,16 +87,11 @@ def fit_choosing_penalty(X, y, rows, idx, inner, k, kind, lams, power):
 
 def evaluate(json_path: Path) -> None:
     from content_balance import POWER
-    from probe_scale import CONDS, cached_rows, cached_whole, save_tables
+    from probe_scale import CONDS, save_tables, shipped_head_features
 
     from detectors.image.v2_logo import RIDGE_LAMBDAS, usable_inner
-    from detectors.image.v2_model import HEADS, head_matrix
 
-    rows, _, y, _, folds = cached_rows(300)
-    f, ok = cached_whole([r["path"] for r in rows], whole_short=128)
-    if not ok.all():
-        raise SystemExit(f"{int((~ok).sum())} files lack short-128 features (run extract_whole.py --whole-short 128)")
-    X = {c: head_matrix(HEADS["clip-whole-proj"], f[c]) for c in CONDS}
+    rows, y, folds, X = shipped_head_features(300)
     lams = RIDGE_LAMBDAS
     variants = [(0, "none")] + [(k, kind) for kind in KINDS for k in KS if k]
     scores: dict[str, dict[str, dict[int, np.ndarray]]] = {c: {} for c in CONDS}

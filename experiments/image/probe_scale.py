@@ -95,6 +95,16 @@ def cached_rows(cap: int) -> tuple[list[dict], dict[str, dict[str, np.ndarray]],
     return rows, feats, y, ok, logo.logo_folds(rows)
 
 
+def shipped_head_features(cap: int = 300) -> tuple[list[dict], np.ndarray, list, dict[str, np.ndarray]]:
+    """The capped rows, labels, LOGO folds and, per condition, the shipped head's feature matrix
+    (whole-image ``proj`` at short side 128): what the experiments on that head start from."""
+    rows, _, y, _, folds = cached_rows(cap)
+    f, ok = cached_whole([r["path"] for r in rows], whole_short=128)
+    if not ok.all():
+        raise SystemExit(f"{int((~ok).sum())} files lack short-128 features (run extract_whole.py --whole-short 128)")
+    return rows, y, folds, {c: head_matrix(HEADS["clip-whole-proj"], f[c]) for c in CONDS}
+
+
 def save_tables(path: Path, y: np.ndarray, rows, folds, scores: dict[str, dict[str, dict[int, np.ndarray]]],
                 **meta) -> dict:
     """``meta`` + the LOGO table and content strata of every scored head (per condition), written as

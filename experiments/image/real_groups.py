@@ -36,17 +36,12 @@ import numpy as np  # noqa: E402
 def evaluate(json_path: Path) -> None:
     from content_balance import POWER
     from face_expert import fit_expert
-    from probe_scale import CONDS, cached_rows, cached_whole
+    from probe_scale import CONDS, shipped_head_features
 
     from detectors.evaluation import logo, metrics
     from detectors.image.v2_logo import RIDGE_LAMBDAS
-    from detectors.image.v2_model import HEADS, head_matrix
 
-    rows, _, y, _, folds = cached_rows(300)
-    f, ok = cached_whole([r["path"] for r in rows], whole_short=128)
-    if not ok.all():
-        raise SystemExit(f"{int((~ok).sum())} files lack short-128 features (run extract_whole.py --whole-short 128)")
-    X = {c: head_matrix(HEADS["clip-whole-proj"], f[c]) for c in CONDS}
+    rows, y, folds, X = shipped_head_features(300)
     groups = logo.real_source_groups(rows, 5, 0)
     src = np.array([logo._source(r) for r in rows])
     fam = np.array([logo._family(r) if y[i] else "" for i, r in enumerate(rows)])

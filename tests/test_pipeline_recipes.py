@@ -144,6 +144,22 @@ def test_an_image_host_holds_no_backbone():
         det.infer([np.zeros((224, 224, 3), np.uint8)])
 
 
+def test_hosts_load_on_a_cpu_node_when_the_models_are_told_to_use_cuda():
+    """DEVICE=cuda is for the model replicas: a host part (the Analysis replica, on a CPU node) holds
+    no backbone and must load; the model part fails loudly without a GPU."""
+    from detectors.base import create
+
+    settings = Settings(environment="test", device="cuda")
+    for name, weights in (("image-clip", "v2/image_v2.json"), ("audio-whisper", "audio_whisper.json")):
+        det = create(name, settings=settings)  # model_dir: models/image, models/audio/whisper
+        if not (det.model_dir / weights).exists():
+            pytest.skip(f"no trained {name} model in {det.model_dir}")
+        det.load_part("host")
+        assert det.loaded
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        create("audio-whisper", settings=settings).load_part("model")
+
+
 def test_a_video_v2_host_sends_its_backbone_calls_to_the_models():
     from detectors.base import create
 

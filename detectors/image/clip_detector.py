@@ -69,10 +69,9 @@ class ClipImageDetector(ImageDetectorBase):
         self.image_heads = [h for h in active if heads[h]["stream"] != "forensic" and not self.model.spec(h).face]
         self.face_heads = [h for h in active if heads[h]["stream"] != "forensic" and self.model.spec(h).face]
         self.forensic_heads = [h for h in heads if heads[h]["stream"] == "forensic"]
-        device = select_device(self.settings.device).name
         for short in {heads[h]["stream"] for h in self.image_heads + self.face_heads}:
-            if part != "host":
-                self.streams[short].device = device  # the ONNX CLIP stream runs on it (onnx_providers)
+            if part != "host":  # a host (prepare and fuse) holds no backbone and needs no device
+                self.streams[short].device = select_device(self.settings.device).name  # ONNX CLIP: onnx_providers
                 self.streams[short].load()
         self.crops = tuple(next((c["crops"] for s, c in self.model.streams.items() if s != "forensic"), ()))
         self.whole_short = int(next((c.get("whole_short", 0) for s, c in self.model.streams.items() if s != "forensic"), 0))

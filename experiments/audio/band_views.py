@@ -44,6 +44,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from nested_variants import card_rows, shard_part  # noqa: E402
 
 SCORES = Path("/tmp/audio_band_views")
 HEADS = ("l1", "l2", "l3")
@@ -94,9 +95,9 @@ def extract(args) -> None:
 
     torch.set_num_threads(1)
     register()
-    i, n = (int(v) for v in args.shard.split("/"))
     rows = load_rows()
-    paths = [r["path"] for k, r in enumerate(rows) if k % n == i]
+    _, idx = shard_part(args.shard, len(rows))
+    paths = [rows[k]["path"] for k in idx]
     t0 = time.monotonic()
     f = load_features(paths, ["whisper"], args.view)["whisper"]
     ok = np.isfinite(f["l3_mean"]).all(axis=1)
@@ -107,18 +108,13 @@ def fit(args) -> None:
     """Ridge heads on each band view's states, scored per fold (as ``nuisance_projection.run``, no projection)."""
     from nuisance_projection import fold_ridge_scores, group_ids
 
-    from detectors.audio.v2_data import labels, load_rows
     from detectors.audio.v2_train import LAYER_KEYS, load_features
-    from detectors.evaluation import logo
     from detectors.training.probe import LinearProbe, balanced_weights, inner_folds
 
     register()
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
+    rows, y, folds = card_rows()
     gid = group_ids(rows)
-    i, n = (int(x) for x in args.shard.split("/"))
-    mine = [fi for fi in range(len(folds)) if fi % n == i]
+    i, mine = shard_part(args.shard, len(folds))
     out = {}
     t0 = time.monotonic()
     for view in args.views.split(","):
@@ -157,13 +153,10 @@ def late(args) -> None:
     can be combined to help the worst families)."""
     from nested_variants import scores_beside_ridge
 
-    from detectors.audio.v2_data import labels, load_rows
-    from detectors.evaluation import logo, metrics
+    from detectors.evaluation import metrics
     from detectors.training.probe import fit_nonnegative_fusion
 
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
+    rows, y, folds = card_rows()
     z = scores_beside_ridge(SCORES, "as-is")
 
     def heads(view: str) -> list[str]:  # the shipped recipe's heads where the logistic state-2 head was fitted
@@ -194,12 +187,8 @@ def late(args) -> None:
 def table(args) -> None:
     from nested_variants import fuse_and_select, outer_results, saved_head, scores_beside_ridge, write_report
 
-    from detectors.audio.v2_data import labels, load_rows
-    from detectors.evaluation import logo
 
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
+    rows, y, folds = card_rows()
     z = scores_beside_ridge(SCORES, "as-is")
     have = [v for v in BAND_VIEWS if f"test__{v}__l1__0" in z]
     variants = {"as-is l1-3 (previous recipe)": [f"as-is:{h}" for h in HEADS]}

@@ -40,6 +40,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from nested_variants import card_rows, shard_part  # noqa: E402
 
 FRAMES = Path("/tmp/audio_frames")
 SCORES = Path("/tmp/audio_frame_head")
@@ -56,14 +57,14 @@ def extract(args) -> None:
     from detectors.audio.v2_streams import MAX_WINDOW_S, SAMPLE_RATE, WhisperLayers, decode16k
 
     torch.set_num_threads(1)
-    i, n = (int(v) for v in args.shard.split("/"))
     rows = load_rows()
+    _, mine = shard_part(args.shard, len(rows))
     enc = WhisperLayers()
     enc.load()
     for s in STATES:
         (FRAMES / f"s{s}").mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    for k in range(i, len(rows), n):
+    for k in mine:
         if all((FRAMES / f"s{s}" / f"{k}.npy").exists() for s in STATES):
             continue
         try:
@@ -146,19 +147,16 @@ def load_frames(state: int, n_rows: int) -> list[np.ndarray | None]:
 def run(args) -> None:
     import torch
 
-    from detectors.audio.v2_data import labels, load_rows
-    from detectors.evaluation import logo, metrics
+    from detectors.evaluation import metrics
     from detectors.training.probe import balanced_weights
 
     torch.set_num_threads(1)
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
+    rows, y, folds = card_rows()
     seqs = load_frames(args.state, len(rows))
-    i, n = (int(v) for v in args.shard.split("/"))
+    i, mine = shard_part(args.shard, len(folds))
     out = {}
     t0 = time.monotonic()
-    for fi in range(i, len(folds), n):
+    for fi in mine:
         f = folds[fi]
         tr = np.array([j for j in f.train if seqs[j] is not None])
         net = FrameNet(seqs[tr[0]].shape[1], seed=fi).fit([seqs[j] for j in tr], y[tr], balanced_weights(rows, tr, 0.5))
@@ -174,12 +172,9 @@ def table(args) -> None:
     import band_views
     from nested_variants import OUT, fuse_and_select, outer_results, saved_head, scores_beside_ridge
 
-    from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo
 
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
+    rows, y, folds = card_rows()
     z = scores_beside_ridge(band_views.SCORES, "as-is")
     for p in sorted(SCORES.glob("state*_shard*.npz")):
         z.update(dict(np.load(p)))

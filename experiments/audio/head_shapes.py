@@ -37,6 +37,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from nested_variants import card_rows, shard_part  # noqa: E402
 
 SCORES = Path("/tmp/audio_head_shapes")
 HEADS = ("l1", "l2", "l3")
@@ -133,19 +134,15 @@ def fit_scores(shape: str, X, y, w, itr, ite_list, seed: int) -> list[list[np.nd
 def run(args) -> None:
     import torch
 
-    from detectors.audio.v2_data import labels, load_rows
     from detectors.audio.v2_train import LAYER_KEYS, load_features
-    from detectors.evaluation import logo, metrics
+    from detectors.evaluation import metrics
     from detectors.training.probe import balanced_weights, inner_folds
 
     torch.set_num_threads(1)
-    rows = load_rows()
-    y = labels(rows)
+    rows, y, folds = card_rows()
     feats = load_features([r["path"] for r in rows], ["whisper"], "as-is")["whisper"]
-    folds = logo.logo_folds(rows, min_fakes=20)
-    i, n = (int(x) for x in args.shard.split("/"))
+    i, mine = shard_part(args.shard, len(folds))
     shapes = args.shapes.split(",")
-    mine = [fi for fi in range(len(folds)) if fi % n == i]
     out = {}
     t0 = time.monotonic()
     for fi in mine:
@@ -177,12 +174,8 @@ def run(args) -> None:
 def table(args) -> None:
     from nested_variants import fuse_and_select, outer_results, saved_head, scores_beside_ridge, write_report
 
-    from detectors.audio.v2_data import labels, load_rows
-    from detectors.evaluation import logo
 
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
+    rows, y, folds = card_rows()
     z = scores_beside_ridge(SCORES, "ridge")
     variants = {v: [f"{s}:{h}" for s, h in hs] for v, hs in VARIANTS.items()
                 if all(f"test__{s}__{h}__0" in z for s, h in hs)}

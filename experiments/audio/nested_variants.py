@@ -276,6 +276,19 @@ def scores_beside_ridge(directory: Path, tag: str) -> dict[str, np.ndarray]:
     return z
 
 
+def card_rows() -> tuple[list[dict], np.ndarray, list]:
+    """The model card's capped audio rows, their labels and its leave-one-family-out folds."""
+    rows = load_rows()
+    return rows, labels(rows), logo.logo_folds(rows, min_fakes=20)
+
+
+def shard_part(shard: str, n_items: int) -> tuple[int, list[int]]:
+    """Shard ``"i/n"``: its number and the items it takes (every n-th from i), so that n processes
+    share the work."""
+    i, n = (int(x) for x in shard.split("/"))
+    return i, list(range(i, n_items, n))
+
+
 def saved_head(z: dict[str, np.ndarray], kind: str):
     """``fuse_and_select``'s ``test`` or ``oof`` getter over saved scores keyed
     ``{kind}__{view}__{head}__{fold}`` (variants name their heads ``view:head``)."""

@@ -34,6 +34,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from nested_variants import card_rows, shard_part  # noqa: E402
 
 SCORES = Path("/tmp/audio_nap_scores")
 VARIANTS = [(0, "none"), (4, "reals"), (8, "reals"), (16, "reals"), (32, "reals"), (8, "both"), (32, "both")]
@@ -135,17 +136,12 @@ def fold_ridge_scores(X: np.ndarray, y: np.ndarray, gid: np.ndarray, rows: list[
 
 
 def run(args) -> None:
-    from detectors.audio.v2_data import labels, load_rows
     from detectors.audio.v2_train import LAYER_KEYS, load_features
-    from detectors.evaluation import logo
 
-    rows = load_rows()
-    y = labels(rows)
+    rows, y, folds = card_rows()
     feats = load_features([r["path"] for r in rows], ["whisper"], "as-is")["whisper"]
-    folds = logo.logo_folds(rows, min_fakes=20)
     gid = group_ids(rows)
-    i, n = (int(x) for x in args.shard.split("/"))
-    mine = [fi for fi in range(len(folds)) if fi % n == i]
+    i, mine = shard_part(args.shard, len(folds))
     out = {}
     t0 = time.monotonic()
     for h in HEADS:
@@ -162,12 +158,8 @@ def run(args) -> None:
 def table(args) -> None:
     from nested_variants import fuse_and_select, outer_results, write_report
 
-    from detectors.audio.v2_data import labels, load_rows
-    from detectors.evaluation import logo
 
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
+    rows, y, folds = card_rows()
     z = {}
     for p in sorted(SCORES.glob("shard*.npz")):
         z.update(dict(np.load(p)))

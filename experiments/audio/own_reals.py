@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from nested_variants import card_rows  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 MIN_OWN = 10
@@ -31,12 +32,9 @@ def main() -> None:
     import band_views
     from nested_variants import fuse_and_select, saved_head, scores_beside_ridge
 
-    from detectors.audio.v2_data import labels, load_rows
     from detectors.evaluation import logo, metrics
 
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
+    rows, y, folds = card_rows()
     z = scores_beside_ridge(band_views.SCORES, "as-is")
     shipped = {"shipped": ["as-is:l1", "as-is:log2", "as-is:l3"]}
 

@@ -39,6 +39,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from nested_variants import card_rows, shard_part  # noqa: E402
 
 VIEW = "trim"
 STATS = Path("/tmp/audio_silence")
@@ -93,9 +94,8 @@ def extract(args) -> None:
 
     torch.set_num_threads(1)
     register()
-    i, n = (int(v) for v in args.shard.split("/"))
     rows = load_rows()
-    idx = [k for k in range(len(rows)) if k % n == i]
+    i, idx = shard_part(args.shard, len(rows))
     t0 = time.monotonic()
     stats = np.full((len(idx), len(STAT_NAMES)), np.nan)
     for j, k in enumerate(idx):
@@ -147,12 +147,8 @@ def table(args) -> None:
     import band_views
     from nested_variants import fuse_and_select, outer_results, saved_head, scores_beside_ridge, write_report
 
-    from detectors.audio.v2_data import labels, load_rows
-    from detectors.evaluation import logo
 
-    rows = load_rows()
-    y = labels(rows)
-    folds = logo.logo_folds(rows, min_fakes=20)
+    rows, y, folds = card_rows()
     z = scores_beside_ridge(band_views.SCORES, "as-is")
     S = load_stats(len(rows))
     base_test, base_oof = silence_baseline(S, y, rows, folds)

@@ -181,8 +181,9 @@ class ClipImageDetector(ImageDetectorBase):
             return self._inconclusive(ev, "the model produced no score for this image", self.model_used)
         m = self.model
         image_part = float(scores[0])
-        # without face heads a face adds nothing to z (its crop was not sent): every face part is 0
-        face_parts = [float(s) for s in scores[1 : 1 + len(ev.faces)]] if self.face_heads else [0.0] * len(ev.faces)
+        # without face heads no crop was sent: each face adds what an absent face adds (nothing)
+        face_parts = ([float(s) for s in scores[1 : 1 + len(ev.faces)]] if self.face_heads
+                      else [self._no_face_part()] * len(ev.faces))
         face_part = max(face_parts) if face_parts else self._no_face_part()
         forensic_part, forensic_scores = self._forensic_part(ev)
         z = m.fusion_bias + image_part + face_part + forensic_part

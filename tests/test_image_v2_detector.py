@@ -172,9 +172,33 @@ def test_logo_scores_hold_out_families_and_sbi_sources():
     data = {"h1": HeadData(np.vstack([X, Xs]), {"as-is": X, "jpeg90": X + 0.1}),
             "h2": HeadData(np.vstack([X[:, :2], Xs[:, :2]]), {"as-is": X[:, :2], "jpeg90": X[:, :2]})}
     res = logo_scores(data, np.r_[y, np.ones(10, int)], rows + sbi_rows, len(rows), folds,
-                      [r["source_repo"] for r in sbi_rows], Cs=(0.01, 0.1), log=lambda m: None)
+                      Cs=(0.01, 0.1), log=lambda m: None)
     table = fold_rows(y, folds, res.scores["jpeg90"]["fused"], n_boot=20)
     assert [r["fold"] for r in table] == ["a", "b", "c"]
     assert all(r["auc"] > 0.8 for r in table)
     held = pooled_heldout(len(rows), folds, res.scores["as-is"]["h1"])
     assert np.isfinite(held[:90]).all()  # every fake was tested once
+
+
+def test_extra_rows_leave_out_held_out_sources_and_same_kind_video_frames():
+    """A fold trains on no self-blend of a real source it tests and no video frame of the kind of a
+    family it holds out (video face swaps when image face swaps are held out)."""
+    from detectors.evaluation.logo import logo_folds
+    from detectors.image.v2_logo import extra_train
+
+    rows = [{"label": "fake", "family": fam, "kind": "gan", "source_repo": f"f/{fam}"}
+            for fam in ("faceswap", "stylegan") for _ in range(25)]
+    rows += [{"label": "real", "family": "", "kind": "real-photo", "source_repo": f"r/{s}"} for s in "ab" for _ in range(20)]
+    extra = [dict(rows[50], label="fake", family="self-blend"),  # made from real source r/a
+             {"label": "fake", "family": "video:faceswap", "source_repo": "v/swap"},
+             {"label": "fake", "family": "video:loopy", "source_repo": "v/loopy"},
+             {"label": "real", "family": "", "source_repo": "v/real"}]
+    folds = {f.name: f for f in logo_folds(rows, min_fakes=20, n_real_groups=2)}
+    n = len(rows)
+    swap, gan = folds["faceswap"], folds["stylegan"]
+    assert "r/a" in swap.test_real_sources + gan.test_real_sources
+    for fold in (swap, gan):
+        got = set(extra_train(fold, rows + extra, n).tolist())
+        assert (n in got) == ("r/a" not in fold.test_real_sources)
+        assert (n + 1 in got) == (fold is gan)  # video face swaps only train when image face swaps do
+        assert {n + 2, n + 3} <= got

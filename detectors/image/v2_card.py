@@ -90,6 +90,30 @@ def real_groups_section(result_file: Path) -> list[str]:
     return lines
 
 
+def video_frames_section(result_file: Path) -> list[str]:
+    """Frames of the corpus's videos as training pictures (``experiments/image/video_frames.py``):
+    the card's folds and the family x real-group grid with and without them."""
+    if not Path(result_file).exists():
+        return []
+    out = json.loads(Path(result_file).read_text())
+    names, fr = out["folds"], out["frames"]
+    lines = ["## Frames of the corpus's videos as training pictures", "",
+             f"{fr['real'] + fr['fake']} frames (4 per video) of the corpus's videos from repositories that give no image "
+             f"row: {fr['real']} real from {len(fr['real_sources'])} repositories, {fr['fake']} fake from "
+             f"{len(fr['fake_families'])} generator families (`detectors/image/video_frames.py`). They only ever join "
+             "training rows; a fold drops the fake frames of the kind it holds out (the video face swaps when the image "
+             "face swaps are held out). The shipped head's probe on the card's folds and on the 35-cell grid of every "
+             "family against every real group (as in the section above), trained as-is: "
+             "`python experiments/image/video_frames.py evaluate`.", "",
+             "| training rows | card folds, as-is: mean (worst) | card folds, JPEG q90: mean (worst) | 35-cell grid, JPEG q90 | "
+             + " | ".join(names) + " (JPEG q90) |", "|---" * (4 + len(names)) + "|"]
+    for v, r in out["variants"].items():
+        a, j = r["card"]["as-is"], r["card"]["jpeg90"]
+        lines.append(f"| {v} | {a['mean']:.3f} ({a['min']:.3f}) | {j['mean']:.3f} ({j['min']:.3f}) | "
+                     f"{r['grid']['jpeg90']['mean']:.3f} | " + " | ".join(f"{j['per_fold'][f]:.3f}" for f in names) + " |")
+    return lines + [""]
+
+
 def _variant_table(d: dict) -> list[str]:
     """Rows per head variant of an experiment's JSON (``table`` per condition; ``strata`` when present)."""
     lines = ["| head variant | as-is mean AUC (worst) | JPEG q90 mean AUC (worst) | q90 within faces | q90 within scenes |",
@@ -433,7 +457,9 @@ def write_card(path: Path, model: V2Model, tables: dict[str, dict[str, list[dict
         f"Manifest `{m.get('manifest')}`, {m.get('n_rows')} image rows after a cap of {m.get('cap')} files per fake "
         f"family / real source, plus {m.get('n_sbi')} self-blended face fakes (`detectors/image/synth.py`) made from "
         f"real photos with a face (training only; never tested, and left out of a fold when made from one of its "
-        f"held-out real sources). Training view: `{m.get('train_view')}`"
+        f"held-out real sources), plus {m.get('n_video_frames', 0)} frames ({m.get('video_frames', 'none')}) of the "
+        "corpus's videos from repositories that give no image row (`detectors/image/video_frames.py`; training only, "
+        f"never tested; a fold drops the fake frames of the kind it holds out). Training view: `{m.get('train_view')}`"
         + (" (random crop, resize, blur, noise, screenshot, JPEG/WebP at random quality or PNG, for real and fake "
            "alike)" if m.get("train_view") == "aug" else "") + ". Licences: see the corpus data card "
         "(several sets are research-only or non-commercial).",

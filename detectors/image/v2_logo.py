@@ -202,13 +202,25 @@ def usable_inner(rows: Sequence[Mapping], y: np.ndarray, idx: np.ndarray, n_inne
     return [(tr, te) for tr, te in folds if len(np.unique(y[tr])) == 2 and len(np.unique(y[te])) == 2]
 
 
+def extra_train(fold: logo.Fold, rows_all: Sequence[Mapping], n_main: int) -> np.ndarray:
+    """Indices of the extra rows (``rows_all[n_main:]``) that fold may train on: none made from a
+    source it tests (a self-blend of a held-out real photo) and none of the kind of a family it
+    holds out (the video face swaps' frames when the image face swaps are held out)."""
+    from detectors.image.video_frames import image_family
+
+    held = set(fold.test_real_sources)
+    fams = set(fold.families)
+    ok = [i for i in range(n_main, len(rows_all))
+          if (rows_all[i].get("source_repo") or "") not in held and image_family(rows_all[i]) not in fams]
+    return np.asarray(ok, dtype=int)
+
+
 def logo_scores(
     heads: Mapping[str, HeadData],
     y_all: np.ndarray,
     rows_all: Sequence[Mapping],
     n_main: int,
     folds: Sequence[logo.Fold],
-    extra_source: Sequence[str] = (),
     Cs: Sequence[float] | None = None,
     fuse: Sequence[str] | None = None,
     log=print,
@@ -217,7 +229,7 @@ def logo_scores(
     variant_scores: bool = False,
 ) -> LogoResult:
     """Held-out scores per fold. ``rows_all``/``y_all`` cover the n_main manifest rows then the
-    extra rows; ``extra_source[j]`` is the source repository extra row j was made from. Each head's
+    extra training rows (self-blends, video frames; ``extra_train`` says which a fold may use). Each head's
     probe setting (``configs``, per head or shared, and the penalty) is chosen per fold on inner
     folds (``inner_kind``) of that fold's training rows. With ``variant_scores`` every variant's probe
     (at its own inner-chosen penalty) is scored too, as ``"<head> <variant>"`` (for the report only)."""
@@ -225,12 +237,9 @@ def logo_scores(
     conditions = sorted({c for h in heads.values() for c in h.tests})
     res = LogoResult(scores={c: {h: {} for h in [*heads, "fused"]} for c in conditions},
                      chosen_C={h: [] for h in heads}, chosen_config={h: [] for h in heads})
-    extra_src = np.asarray(list(extra_source), dtype=object)
     fuse_names = list(fuse) if fuse is not None else list(heads)
     for fi, fold in enumerate(folds):
-        held = set(fold.test_real_sources)
-        extra = n_main + np.flatnonzero([s not in held for s in extra_src]) if len(extra_src) else np.array([], int)
-        train = np.concatenate([fold.train, extra]).astype(int)
+        train = np.concatenate([fold.train, extra_train(fold, rows_all, n_main)]).astype(int)
         if len(np.unique(y_all[train])) < 2 or len(np.unique(y_all[fold.test])) < 2:
             continue
         inner = usable_inner(rows_all, y_all, train, kind=inner_kind)

@@ -30,6 +30,7 @@ from detectors.image.v2_card import (
     resolution_view_section,
     strata_section,
     train_views_section,
+    video_frames_section,
 )
 from detectors.image.v2_data import content_of, default_manifest, load_rows, metadata_features
 from detectors.image.v2_logo import (
@@ -47,6 +48,7 @@ from detectors.image.v2_logo import (
     usable_inner,
 )
 from detectors.image.v2_model import HEADS, MODEL_FILE, V2Model, fixed_head_score, head_matrix
+from detectors.image.video_frames import frame_rows
 
 # Every candidate head ships; the inner folds of the training rows choose between their non-negative
 # fusion and each head alone (v2_logo.choose_fusion), so no head is picked by its score on the
@@ -82,6 +84,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--whole-short", type=int, default=WHOLE_SHORT,
                     help="CLIP's whole view is first downscaled to this short side and JPEG q90-encoded, for training "
                          "and scoring alike (0: the image as it is)")
+    ap.add_argument("--video-frames", default="real,fake", choices=("real,fake", "real", "fake", "none"),
+                    help="train on frames of the corpus's videos too (detectors.image.video_frames; never tested on)")
     ap.add_argument("--sbi", type=int, default=0, help="self-blended face fakes from training reals (0: none; needs face heads)")
     ap.add_argument("--configs", default=",".join(c.label for c in CONFIGS),
                     help="probe variants (norm/w<group power>) each head's probe is chosen from by the inner folds")
@@ -163,35 +167,51 @@ def main(argv: list[str] | None = None) -> int:
     rows = [rows[i] for i in keep]
     y = np.array([1 if r["label"] == "fake" else 0 for r in rows])
 
+    def extra_features(extra_paths: list[str], view: str) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+        """Training-only rows' features through ``view``: the indices that have every stream, and those."""
+        got = {s: extract_all(s, extra_paths, [view], args.seed, heads + baseline_heads, args.whole_short)[view]
+               for s in streams}
+        good = np.ones(len(extra_paths), bool)
+        for s in streams:
+            good &= got[s].ok
+        sel = np.flatnonzero(good)
+        return sel, {s: {k: m[sel] for k, m in got[s].names.items()} for s in streams}
+
     # self-blended face fakes from real photos with a face (training only)
-    sbi_rows, sbi_feats = [], {}
+    sbi_rows: list[dict] = []
+    extra_feats: list[dict[str, dict[str, np.ndarray]]] = []
     if args.sbi:
         nf = feats[streams[0]]["as-is"]["meta.faces"][keep, 0] if "meta.faces" in feats[streams[0]]["as-is"].names else None
         cand = [i for i, r in enumerate(rows) if r["label"] == "real" and (nf is None or nf[i] > 0)]
         rng = np.random.default_rng(args.seed)
         cand = sorted(rng.permutation(cand)[: args.sbi].tolist())
-        src_paths = [rows[i]["path"] for i in cand]
-        got = {s: extract_all(s, src_paths, ["sbi"], args.seed, heads + baseline_heads, args.whole_short)["sbi"] for s in streams}
-        ok_sbi = np.ones(len(cand), bool)
-        for s in streams:
-            ok_sbi &= got[s].ok
-        sel = np.flatnonzero(ok_sbi)
+        sel, got = extra_features([rows[i]["path"] for i in cand], "sbi")
         for j in sel:
             r = dict(rows[cand[j]])
             r.update(label="fake", family="self-blend", kind="self-blend", generator="self-blend")
             sbi_rows.append(r)
-        sbi_feats = {s: {k: m[sel] for k, m in got[s].names.items()} for s in streams}
+        extra_feats.append(got)
         log(f"{len(sbi_rows)} self-blended fakes (of {len(cand)} real photos with a face)")
+    # frames of the corpus's videos (training only; a fold drops those of the kind it holds out)
+    frames: list[dict] = []
+    if args.video_frames != "none":
+        image_sources = {r.get("source_repo", "") for r in load_rows(manifest)}
+        cand_rows = frame_rows(load_rows(manifest, modality="video"), image_sources,
+                               labels=tuple(args.video_frames.split(",")), log=log)
+        sel, got = extra_features([r["path"] for r in cand_rows], args.train_view)
+        frames = [cand_rows[j] for j in sel]
+        extra_feats.append(got)
+        log(f"{len(frames)} video frames ({sum(r['label'] == 'real' for r in frames)} real) from "
+            f"{len({r['video'] for r in frames})} videos")
     n = len(rows)
-    rows_all = rows + sbi_rows
-    y_all = np.concatenate([y, np.ones(len(sbi_rows), int)])
+    rows_all = rows + sbi_rows + frames
+    y_all = np.concatenate([y, np.ones(len(sbi_rows), int), [1 if r["label"] == "fake" else 0 for r in frames]]).astype(int)
 
     def head_data(h: str) -> HeadData:
         spec = HEADS[h]
         f = feats[spec.stream]
-        train = head_matrix(spec, {k: m[keep] for k, m in f[args.train_view].names.items()})
-        if sbi_rows:
-            train = np.vstack([train, head_matrix(spec, sbi_feats[spec.stream])])
+        train = np.vstack([head_matrix(spec, {k: m[keep] for k, m in f[args.train_view].names.items()}),
+                           *(head_matrix(spec, e[spec.stream]) for e in extra_feats)])
         tests = {c: head_matrix(spec, {k: m[keep] for k, m in f[c].names.items()}) for c in CONDITIONS}
         if spec.fixed:
             train = fixed_head_score(h, train)[:, None]
@@ -201,8 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {h: head_data(h) for h in heads}
     folds = logo.logo_folds(rows, min_fakes=args.min_fakes)
     log(f"{len(folds)} folds: {', '.join(f.name for f in folds)}")
-    extra_src = [r.get("source_repo", "") for r in sbi_rows]
-    res = logo_scores(data, y_all, rows_all, n, folds, extra_src, log=log, configs=configs, inner_kind=args.inner,
+    res = logo_scores(data, y_all, rows_all, n, folds, log=log, configs=configs, inner_kind=args.inner,
                       variant_scores=True)
     tables: dict[str, dict[str, list[dict]]] = {c: {} for c in CONDITIONS}
     for c in CONDITIONS:
@@ -213,15 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     # baselines under the same folds: the v1 recipe (its streams, fused) and metadata only
     if baseline_heads or not args.no_baselines:
         v1 = {h: (data[h] if h in data else head_data(h)) for h in V1_HEADS}
-        r1 = logo_scores(v1, y_all, rows_all, n, folds, extra_src, log=lambda m: None, inner_kind=args.inner)
+        r1 = logo_scores(v1, y_all, rows_all, n, folds, log=lambda m: None, inner_kind=args.inner)
         for c in CONDITIONS:
             tables[c]["v1 recipe (MobileNetV2 + forensic)"] = fold_rows(y, folds, r1.scores[c]["fused"], args.n_boot)
     meta_test = {"as-is": np.stack([metadata_features(r["path"]) for r in rows]),
                  "jpeg90": np.stack([metadata_features(r["path"], 90) for r in rows])}
-    meta_train = meta_test["as-is"]
-    if sbi_rows:  # a self-blend keeps its source's size and container
-        meta_train = np.vstack([meta_train, np.stack([metadata_features(r["path"]) for r in sbi_rows])])
-    rm = logo_scores({"metadata": HeadData(meta_train, meta_test)}, y_all, rows_all, n, folds, extra_src,
+    # a self-blend keeps its source's size and container; a frame is a PNG of the video's size
+    meta_train = np.vstack([meta_test["as-is"], *(metadata_features(r["path"]) for r in sbi_rows + frames)])
+    rm = logo_scores({"metadata": HeadData(meta_train, meta_test)}, y_all, rows_all, n, folds,
                      log=lambda m: None, inner_kind=args.inner)
     content = [content_of(r) for r in rows]
     strata = {c: {} for c in CONDITIONS}
@@ -289,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "deepfake-train image " + " ".join(sys.argv[2:] if argv is None else argv),
         "manifest": str(manifest),
-        "n_rows": n, "n_sbi": len(sbi_rows), "cap": args.cap, "train_view": args.train_view,
+        "n_rows": n, "n_sbi": len(sbi_rows), "n_video_frames": len(frames), "video_frames": args.video_frames,
+        "cap": args.cap, "train_view": args.train_view,
         "folds": [{"name": f.name, "families": list(f.families), "test_real_sources": list(f.test_real_sources)} for f in folds],
         "chosen_C_per_fold": res.chosen_C,
         "chosen_config_per_fold": res.chosen_config,
@@ -309,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
 
         write_card(args.out.parent / "MODEL_CARD.md" if args.out.name == "v2" else args.out / "MODEL_CARD.md",
                    model, tables, heads, extra_sections=strata_section(strata) + real_groups_section(RESULTS / "real_groups.json")
+                   + video_frames_section(RESULTS / "video_frames.json")
                    + resolution_view_section(RESOLUTION_VIEW, args.whole_short)
                    + equalised_variants_section(RESULTS) + learning_curve_section(
                        [Path(f) for f in args.curve.split(",") if f and Path(f).exists()], tables, args.cap, n)

@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def extra_features(extra_paths: list[str], view: str) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
         """Training-only rows' features through ``view``: the indices that have every stream, and those."""
+        if not extra_paths:
+            return np.array([], int), {}
         got = {s: extract_all(s, extra_paths, [view], args.seed, heads + baseline_heads, args.whole_short)[view]
                for s in streams}
         good = np.ones(len(extra_paths), bool)
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             r = dict(rows[cand[j]])
             r.update(label="fake", family="self-blend", kind="self-blend", generator="self-blend")
             sbi_rows.append(r)
-        extra_feats.append(got)
+        extra_feats += [got] if len(sel) else []
         log(f"{len(sbi_rows)} self-blended fakes (of {len(cand)} real photos with a face)")
     # frames of the corpus's videos (training only; a fold drops those of the kind it holds out)
     frames: list[dict] = []
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                                labels=tuple(args.video_frames.split(",")), log=log)
         sel, got = extra_features([r["path"] for r in cand_rows], args.train_view)
         frames = [cand_rows[j] for j in sel]
-        extra_feats.append(got)
+        extra_feats += [got] if len(sel) else []
         log(f"{len(frames)} video frames ({sum(r['label'] == 'real' for r in frames)} real) from "
             f"{len({r['video'] for r in frames})} videos")
     n = len(rows)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from detectors.image.v2_model import HeadSpec
-from tests.media_factory import synthetic_face_image
+from tests.media_factory import synthetic_face_image, write_video
 from tests.test_image_v2_streams import TinyStream
 
 
@@ -37,8 +37,15 @@ def _corpus(root) -> None:
             Image.fromarray(synthetic_face_image(160, 128, seed=1000 * src + i)).save(root / rel)
             rows.append({"file": rel, "label": "real", "modality": "image", "kind": "real-photo",
                          "source_repo": f"real/{src}", "family": "", "generator": ""})
+    for label, source, fam in (("real", "vid/real", ""), ("fake", "vid/loopy", "loopy"), ("real", "real/0", "")):
+        for i in range(2):  # the last two come from an image row's repository: no frames from them
+            rel = f"video/{label}/{source.replace('/', '+')}_{i}.mp4"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            write_video(root / rel, seconds=1.0, with_audio=False)
+            rows.append({"file": rel, "label": label, "modality": "video", "kind": "talking-head" if fam else "real-video",
+                         "source_repo": source, "family": fam, "generator": fam, "sha256": f"{abs(hash(rel)):016x}"})
     with open(root / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w = csv.DictWriter(fh, fieldnames=list(rows[-1]), restval="")
         w.writeheader()
         w.writerows(rows)
 
@@ -64,6 +71,8 @@ def test_v2_train_command_end_to_end(tmp_path, monkeypatch, settings):
     assert rc == 0
     model = json.loads((out / "image_v2.json").read_text())
     assert set(model["heads"]) == {"tiny-whole", "tiny-centre"}
+    assert model["meta"]["n_video_frames"] == 16  # 4 videos x 4 frames; none from an image row's repository
+    assert model["meta"]["groups"]["fake:video:loopy"] == 8 and model["meta"]["groups"]["real:vid/real"] == 8
     ops = model["operating_points"]
     assert ops["real_below"] <= 0.5 <= ops["fake_above"]
     assert "LOGO held-out" in ops["fitted_on"]
@@ -71,7 +80,7 @@ def test_v2_train_command_end_to_end(tmp_path, monkeypatch, settings):
     assert [r["fold"] for r in tables["jpeg90"]["fused"]] == ["diff-b", "diff-c", "gan-a"]
     assert "metadata only" in tables["as-is"]
     card = (tmp_path / "models" / "image" / "MODEL_CARD.md").read_text()
-    assert "Leave-one-family-out" in card and "metadata only" in card
+    assert "Leave-one-family-out" in card and "metadata only" in card and "plus 16 frames (real,fake)" in card
     det = create("image-clip", settings=settings, model_dir=tmp_path / "models" / "image")
     det.load()
     path = data / "image" / "fake" / "gan-a_000.png"

@@ -147,6 +147,29 @@ def test_real_groups_section_marks_the_folds_pairing_and_ranks_real_sources(tmp_
     assert "lowest first; below 0.5: the probe finds that source's photos more fake than the fakes): b/art 0.35, a/photos 0.80." in text
 
 
+def test_video_frames_section_renders_each_training_set(tmp_path):
+    import json
+
+    from detectors.image.v2_card import video_frames_section
+
+    assert video_frames_section(tmp_path / "absent.json") == []
+
+    def variant(card_q90: dict, grid: float) -> dict:
+        v = list(card_q90.values())
+        row = {"mean": sum(v) / len(v), "min": min(v), "per_fold": card_q90}
+        return {"card": {"as-is": row, "jpeg90": row}, "grid": {"jpeg90": {"mean": grid, "rows": []}}}
+
+    out = {"frames": {"real": 8, "fake": 4, "real_sources": ["a", "b"], "fake_families": ["video:x"]}, "folds": ["gan", "sd"],
+           "variants": {"shipped procedure": variant({"gan": 0.5, "sd": 0.7}, 0.6),
+                        "+ real and fake frames": variant({"gan": 0.6, "sd": 0.9}, 0.7)}}
+    f = tmp_path / "video_frames.json"
+    f.write_text(json.dumps(out))
+    text = "\n".join(video_frames_section(f))
+    assert "12 frames (4 per video)" in text and "8 real from 2 repositories, 4 fake from 1 generator families" in text
+    assert "| shipped procedure | 0.600 (0.500) | 0.600 (0.500) | 0.600 | 0.500 | 0.700 |" in text
+    assert "| + real and fake frames | 0.750 (0.600) | 0.750 (0.600) | 0.700 | 0.600 | 0.900 |" in text
+
+
 def test_equalised_variants_section_renders_what_exists(tmp_path):
     """The card's not-adopted variants: block probes with their per-fold picks, the multi-scale table,
     the cap-600 means from its LOGO tables ...; each part only when its result file is in the folder."""

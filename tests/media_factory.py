@@ -73,6 +73,28 @@ def write_audio(path: Path, seconds: float = 2.0, fmt: str | None = None, signal
     return path
 
 
+def encode_frames(path: Path, images, fmt: str = "mp4", codec: str = "mpeg4", rate: int = 10,
+                  pix_fmt: str = "yuv420p", sample_aspect=None) -> Path:
+    """Given RGB frames (one per 1/rate s) written as a video: frame content the test controls."""
+    import av
+
+    images = list(images)
+    h, w = images[0].shape[:2]
+    with av.open(str(path), "w", format=fmt) as out:
+        vs = out.add_stream(codec, rate=rate)
+        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+        if sample_aspect:
+            vs.codec_context.sample_aspect_ratio = sample_aspect
+        for i, img in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            frame.pts = i
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode(None):
+            out.mux(packet)
+    return path
+
+
 def write_video(
     path: Path,
     seconds: float = 2.0,

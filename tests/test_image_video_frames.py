@@ -7,22 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tests.media_factory import encode_frames
+
 
 def _numbered_video(path: Path, n: int = 20, step: int = 12) -> Path:
     """A video whose frame i is a flat grey of level i * step (which frame was taken is readable)."""
-    import av
-
-    with av.open(str(path), "w", format="mp4") as out:
-        vs = out.add_stream("mpeg4", rate=10)
-        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * step, np.uint8), format="rgb24")
-            frame.pts = i
-            for packet in vs.encode(frame):
-                out.mux(packet)
-        for packet in vs.encode(None):
-            out.mux(packet)
-    return path
+    return encode_frames(path, [np.full((48, 64, 3), i * step, np.uint8) for i in range(n)])
 
 
 def _row(path: Path, label: str, source: str, family: str = "") -> dict[str, str]:

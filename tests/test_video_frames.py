@@ -10,7 +10,7 @@ import pytest
 from detectors.errors import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 from detectors.video.frames import SnippetReader, plan_samples, probe_video
 from detectors.video.synthetic import write_talking_video
-from tests.media_factory import VIDEO_FORMATS, write_audio, write_video
+from tests.media_factory import VIDEO_FORMATS, encode_frames, write_audio, write_video
 
 CONTAINERS = sorted(VIDEO_FORMATS)
 
@@ -103,26 +103,15 @@ def test_variable_frame_rate_uses_real_timestamps(tmp_path):
 
 
 def _write_raw(path, size, codec="mpeg4", fmt="avi", sar=None, n=12):
-    import av
-
     w, h = size
-    with av.open(str(path), "w", format=fmt) as out:
-        vs = out.add_stream(codec, rate=10)
-        vs.width, vs.height = w, h
-        vs.pix_fmt = "yuv420p" if codec != "ffv1" else "yuv444p"
-        if sar:
-            vs.codec_context.sample_aspect_ratio = Fraction(*sar)
-        for i in range(n):
-            img = np.zeros((h, w, 3), np.uint8)
-            img[:, : w // 2] = (200, 50, 50)
-            img[:, w // 2 :] = (30, 30 + 10 * i, 200)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for p in vs.encode(frame):
-                out.mux(p)
-        for p in vs.encode(None):
-            out.mux(p)
-    return path
+    images = []
+    for i in range(n):
+        img = np.zeros((h, w, 3), np.uint8)
+        img[:, : w // 2] = (200, 50, 50)
+        img[:, w // 2 :] = (30, 30 + 10 * i, 200)
+        images.append(img)
+    return encode_frames(path, images, fmt=fmt, codec=codec, pix_fmt="yuv420p" if codec != "ffv1" else "yuv444p",
+                         sample_aspect=Fraction(*sar) if sar else None)
 
 
 def test_odd_sizes_and_non_square_pixels(tmp_path):

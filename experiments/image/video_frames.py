@@ -21,8 +21,8 @@ leak. Features: the shipped head's (whole-image CLIP ``proj`` at short side 128)
 Protocol: the card's folds and their test rows are unchanged; frames only ever join training rows,
 as corpus rows would (real frames grouped by repository, fake frames by generator family, so the
 inner leave-one-family-out folds that choose the penalty see them like any other source). Probe:
-the shipped head's (``face_expert.fit_expert``). Variants: the shipped procedure; + real frames;
-+ real and fake frames. Each is run on the card's 7 folds and on the 35-cell grid of every family
+the shipped head's (``face_expert.fit_expert``). Variants: the images only (the procedure before the
+frames); + real frames; + fake frames; + real and fake frames (what the trainer adopted). Each is run on the card's 7 folds and on the 35-cell grid of every family
 against every real group (``real_groups.py``), tested as-is and re-encoded JPEG q90.
 """
 
@@ -108,7 +108,7 @@ def evaluate(json_path: Path) -> None:
         when the image face swaps are held out): nothing of a held-out family trains."""
         return which[~np.isin(extra_fam[which - n], fold.families) | (ye[which - n] == 0)]
 
-    variants = {"shipped procedure": np.array([], int), "+ real frames": idx_real, "+ fake frames": idx_fake,
+    variants = {"images only": np.array([], int), "+ real frames": idx_real, "+ fake frames": idx_fake,
                 "+ real and fake frames": np.concatenate([idx_real, idx_fake])}
     only = [v.strip() for v in os.environ.get("VIDEO_FRAMES_VARIANTS", "").split(",") if v.strip()]
     variants = {k: v for k, v in variants.items() if not only or k in only}

@@ -98,7 +98,7 @@ def video_frames_section(result_file: Path) -> list[str]:
     out = json.loads(Path(result_file).read_text())
     names, fr = out["folds"], out["frames"]
     lines = ["## Frames of the corpus's videos as training pictures", "",
-             f"{fr['real'] + fr['fake']} frames (4 per video) of the corpus's videos from repositories that give no image "
+             f"{fr['real'] + fr['fake']} frames ({fr.get('per_video', 4)} per video) of the corpus's videos from repositories that give no image "
              f"row: {fr['real']} real from {len(fr['real_sources'])} repositories, {fr['fake']} fake from "
              f"{len(fr['fake_families'])} generator families (`detectors/image/video_frames.py`). They only ever join "
              "training rows; a fold drops the fake frames of the kind it holds out (the video face swaps when the image "

@@ -42,23 +42,23 @@ def image_family(row: Mapping[str, str]) -> str:
     return SAME_KIND.get(fam.removeprefix(PREFIX), "") if fam.startswith(PREFIX) else ""
 
 
-def frame_paths(row: Mapping[str, str], folder: Path) -> list[Path]:
-    return [folder / row["label"] / f"{row['sha256'][:16]}_{k}.png" for k in range(len(AT))]
+def frame_paths(row: Mapping[str, str], folder: Path, at: tuple[float, ...] = AT) -> list[Path]:
+    return [folder / row["label"] / f"{row['sha256'][:16]}_{k}.png" for k in range(len(at))]
 
 
-def write_frames(row: Mapping[str, str], folder: Path) -> list[Path]:
-    """The video's frames at ``AT`` as PNG (kept when already written); raises a ``DetectionError``
+def write_frames(row: Mapping[str, str], folder: Path, at: tuple[float, ...] = AT) -> list[Path]:
+    """The video's frames at ``at`` (fractions of its frame count) as PNG (kept when already written); raises a ``DetectionError``
     for a video that does not decode."""
     from detectors.video.frames import SnippetReader, probe_video
 
-    out = frame_paths(row, folder)
+    out = frame_paths(row, folder, at)
     if all(p.exists() for p in out):
         return out
-    index = probe_video(row["path"], max_seconds=3600.0, max_frames=len(AT))
+    index = probe_video(row["path"], max_seconds=3600.0, max_frames=len(at))
     n = index.total_frames
     with SnippetReader(index, threads=1) as reader:
-        for p, at in zip(out, AT, strict=True):
-            got = reader.read(float(index.times[min(n - 1, int(at * n))]), 1)
+        for p, a in zip(out, at, strict=True):
+            got = reader.read(float(index.times[min(n - 1, int(a * n))]), 1)
             p.parent.mkdir(parents=True, exist_ok=True)
             tmp = p.with_suffix(".tmp.png")
             cv2.imwrite(str(tmp), cv2.cvtColor(got[0].rgb, cv2.COLOR_RGB2BGR))
@@ -67,7 +67,8 @@ def write_frames(row: Mapping[str, str], folder: Path) -> list[Path]:
 
 
 def frame_rows(video_rows: Iterable[Mapping[str, str]], image_sources: set[str], folder: Path | None = None,
-               labels: tuple[str, ...] = ("real", "fake"), log: Callable[[str], None] = print) -> list[dict[str, str]]:
+               labels: tuple[str, ...] = ("real", "fake"), log: Callable[[str], None] = print,
+               at: tuple[float, ...] = AT) -> list[dict[str, str]]:
     """Image-like rows for the frames of ``video_rows`` (``path`` resolved, as ``v2_data.load_rows``
     gives them) of the given labels, writing frames not yet written; videos from ``image_sources``
     are left out, and so is a video that does not decode (logged)."""
@@ -79,7 +80,7 @@ def frame_rows(video_rows: Iterable[Mapping[str, str]], image_sources: set[str],
         if r["label"] not in labels or r.get("source_repo") in image_sources:
             continue
         try:
-            paths = write_frames(r, folder)
+            paths = write_frames(r, folder, at)
         except DetectionError as exc:
             log(f"video frames: {r.get('file')} skipped: {exc}")
             continue

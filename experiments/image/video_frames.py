@@ -44,18 +44,24 @@ WHOLE_SHORT = 128
 RESULTS = Path(__file__).parent / "results" / "video_frames.json"
 
 
-def frame_rows(shard: str = "0/1") -> list[dict[str, str]]:
+AT8 = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # --frames 8: twice as many frames per video
+
+
+def frame_rows(shard: str = "0/1", per_video: int = 4) -> list[dict[str, str]]:
     """The frame rows of the corpus's video rows (every n-th video from the i-th for shard ``i/n``;
-    ``detectors.image.video_frames``), writing frames not yet written."""
+    ``detectors.image.video_frames``), writing frames not yet written; ``per_video`` 4 (what the
+    trainer uses) or 8 (``AT8``, in a folder of its own)."""
     from detectors.image.v2_data import default_manifest, load_rows
+    from detectors.image.video_frames import AT, default_frame_dir
     from detectors.image.video_frames import frame_rows as rows_of
 
     i, n = map(int, shard.split("/"))
     image_sources = {r["source_repo"] for r in load_rows(default_manifest())}
-    return rows_of(load_rows(default_manifest(), modality="video")[i::n], image_sources)
+    at, folder = (AT, default_frame_dir()) if per_video == 4 else (AT8, default_frame_dir().parent / "experiment-at8")
+    return rows_of(load_rows(default_manifest(), modality="video")[i::n], image_sources, folder, at=at)
 
 
-def extract(shard: str) -> None:
+def extract(shard: str, per_video: int = 4) -> None:
     """Write this shard's frames and cache their features."""
     from detectors.features.cache import FeatureCache
     from detectors.image.streams import stream_factory
@@ -64,7 +70,7 @@ def extract(shard: str) -> None:
     stream = stream_factory("clip")(crops=(), faces=False, whole_short=WHOLE_SHORT)
     stream.load()
     cache = FeatureCache()
-    rows = frame_rows(shard)
+    rows = frame_rows(shard, per_video)
     for j, r in enumerate(rows):
         features_of(stream, Path(r["path"]), "as-is", 0, cache)
         if j % 100 == 0:
@@ -82,7 +88,7 @@ def frame_features(rows: list[dict[str, str]]) -> np.ndarray:
     return head_matrix(HEADS["clip-whole-proj"], f["as-is"])
 
 
-def evaluate(json_path: Path) -> None:
+def evaluate(json_path: Path, per_video: int = 4) -> None:
     from content_balance import POWER
     from face_expert import fit_expert
     from probe_scale import CONDS, shipped_head_features
@@ -93,7 +99,7 @@ def evaluate(json_path: Path) -> None:
 
     rows, y, folds, X = shipped_head_features(300)
     n = len(rows)
-    extra = frame_rows()
+    extra = frame_rows(per_video=per_video)
     Xe = frame_features(extra)
     ye = np.array([1 if r["label"] == "fake" else 0 for r in extra])
     all_rows = rows + extra
@@ -118,7 +124,7 @@ def evaluate(json_path: Path) -> None:
     groups = logo.real_source_groups(rows, 5, 0)
     src = np.array([logo._source(r) for r in rows])
     fam = np.array([logo._family(r) if y[i] else "" for i, r in enumerate(rows)])
-    out: dict = {"frames": {"real": len(idx_real), "fake": len(idx_fake),
+    out: dict = {"frames": {"real": len(idx_real), "fake": len(idx_fake), "per_video": per_video,
                             "real_sources": sorted({r["source_repo"] for r in extra if r["label"] == "real"}),
                             "fake_families": sorted({r["family"] for r in extra if r["label"] == "fake"})},
                  "folds": [f.name for f in folds], "variants": {}}
@@ -157,10 +163,12 @@ if __name__ == "__main__":
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("extract")
     e.add_argument("--shard", default="0/1")
+    e.add_argument("--frames", type=int, default=4, choices=(4, 8), help="frames per video")
     v = sub.add_parser("evaluate")
     v.add_argument("--json", type=Path, default=RESULTS)
+    v.add_argument("--frames", type=int, default=4, choices=(4, 8), help="frames per video")
     args = ap.parse_args()
     if args.cmd == "extract":
-        extract(args.shard)
+        extract(args.shard, args.frames)
     else:
-        evaluate(args.json)
+        evaluate(args.json, args.frames)

@@ -33,6 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 
+def cell_split(y: np.ndarray, src: np.ndarray, fam: np.ndarray, fold, sources: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test rows of one cell: the fold's families' fakes against one group's reals (less
+    the reals of the families' own repositories); training has neither, nor those own reals."""
+    fakes = (y == 1) & np.isin(fam, fold.families)
+    own_reals = (y == 0) & np.isin(src, sorted(set(src[fakes])))
+    reals = (y == 0) & np.isin(src, sources) & ~own_reals
+    return np.flatnonzero(~(fakes | reals | own_reals)), np.flatnonzero(fakes | reals)
+
+
 def evaluate(json_path: Path) -> None:
     from content_balance import POWER
     from face_expert import fit_expert
@@ -48,13 +57,9 @@ def evaluate(json_path: Path) -> None:
     auc = {c: np.full((len(folds), len(groups)), np.nan) for c in CONDS}
     per_source: dict[str, dict[str, list[float]]] = {c: defaultdict(list) for c in CONDS}
     for fi, fold in enumerate(folds):
-        fakes = (y == 1) & np.isin(fam, fold.families)
-        own_reals = (y == 0) & np.isin(src, sorted(set(src[fakes])))
         for g, sources in enumerate(groups):
-            reals = (y == 0) & np.isin(src, sources) & ~own_reals
-            train = np.flatnonzero(~(fakes | reals | own_reals))
+            train, test = cell_split(y, src, fam, fold, sources)
             probe = fit_expert(X["as-is"], y, rows, train, RIDGE_LAMBDAS, POWER)[0]
-            test = np.flatnonzero(fakes | reals)
             for c in CONDS:
                 s = probe.score(X[c][test])
                 auc[c][fi, g] = metrics.auc(y[test], s)

@@ -92,10 +92,10 @@ def evaluate(json_path: Path, per_video: int = 4) -> None:
     from content_balance import POWER
     from face_expert import fit_expert
     from probe_scale import CONDS, shipped_head_features
+    from real_groups import cell_split
 
     from detectors.evaluation import logo, metrics
-    from detectors.image.v2_logo import RIDGE_LAMBDAS
-    from detectors.image.video_frames import image_family
+    from detectors.image.v2_logo import RIDGE_LAMBDAS, extra_train
 
     rows, y, folds, X = shipped_head_features(300)
     n = len(rows)
@@ -107,13 +107,6 @@ def evaluate(json_path: Path, per_video: int = 4) -> None:
     X_all = np.vstack([X["as-is"], Xe])
     idx_real = n + np.flatnonzero(ye == 0)
     idx_fake = n + np.flatnonzero(ye == 1)
-    extra_fam = np.array([image_family(r) for r in extra])
-
-    def frames_for(fold, which: np.ndarray) -> np.ndarray:
-        """``which`` less the fake frames of the fold's held-out families (the video face swaps
-        when the image face swaps are held out): nothing of a held-out family trains."""
-        return which[~np.isin(extra_fam[which - n], fold.families) | (ye[which - n] == 0)]
-
     variants = {"images only": np.array([], int), "+ real frames": idx_real, "+ fake frames": idx_fake,
                 "+ real and fake frames": np.concatenate([idx_real, idx_fake])}
     only = [v.strip() for v in os.environ.get("VIDEO_FRAMES_VARIANTS", "").split(",") if v.strip()]
@@ -132,17 +125,13 @@ def evaluate(json_path: Path, per_video: int = 4) -> None:
         card = {c: {} for c in CONDS}
         grid = {c: np.full((len(folds), len(groups)), np.nan) for c in CONDS}
         for fi, fold in enumerate(folds):
-            add_f = frames_for(fold, add)
+            add_f = np.intersect1d(add, extra_train(fold, all_rows, n))  # as the trainer: no frame of a held-out kind
             probe = fit_expert(X_all, y_all, all_rows, np.concatenate([fold.train, add_f]), RIDGE_LAMBDAS, POWER)[0]
             for c in CONDS:
                 card[c][fold.name] = float(metrics.auc(y[fold.test], probe.score(X[c][fold.test])))
-            fakes = (y == 1) & np.isin(fam, fold.families)
-            own_reals = (y == 0) & np.isin(src, sorted(set(src[fakes])))
             for g, sources in enumerate(groups):
-                reals = (y == 0) & np.isin(src, sources) & ~own_reals
-                train = np.concatenate([np.flatnonzero(~(fakes | reals | own_reals)), add_f])
-                p = fit_expert(X_all, y_all, all_rows, train, RIDGE_LAMBDAS, POWER)[0]
-                test = np.flatnonzero(fakes | reals)
+                train, test = cell_split(y, src, fam, fold, sources)
+                p = fit_expert(X_all, y_all, all_rows, np.concatenate([train, add_f]), RIDGE_LAMBDAS, POWER)[0]
                 for c in CONDS:
                     grid[c][fi, g] = metrics.auc(y[test], p.score(X[c][test]))
             print(f"{name} | {fold.name}: card fold as-is {card['as-is'][fold.name]:.3f} jpeg90 "
